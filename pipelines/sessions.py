@@ -1,0 +1,369 @@
+"""Load Chaster extension sessions into DuckDB: `python pipelines/sessions.py --help`.
+
+Run it again and again (a scheduler does): each run fetches only what is new, commits long
+backfills in chunks, and ends with a summary. Problems end the run with one line on stderr and
+an exit code per class (see `--help`), leaving DuckDB and the cursors as they were.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+# Settings live in the project's .dlt/ folder; find it from any working directory.
+if "DLT_PROJECT_DIR" not in os.environ and not (Path.cwd() / ".dlt").is_dir():
+    os.environ["DLT_PROJECT_DIR"] = str(ROOT)
+os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
+
+import dlt  # noqa: E402
+import duckdb  # noqa: E402
+from dlt.common.configuration.exceptions import (  # noqa: E402
+    ConfigFieldMissingException,
+    ConfigurationValueError,
+)
+
+from sources.chaster import RunStats, chaster, cursor_states  # noqa: E402
+from sources.chaster.errors import (  # noqa: E402
+    EXIT_CODES,
+    ChasterError,
+    ConcurrentRunError,
+    ConfigError,
+    DestinationError,
+)
+
+PIPELINE_NAME = "chaster"
+DEMO_PIPELINE_NAME = "chaster_demo"
+DATASET = "chaster"
+DEFAULT_DUCKDB = "chaster.duckdb"
+DEMO_DUCKDB = "chaster_demo.duckdb"
+DEMO_SLUG = "example-extension"
+DEMO_SESSIONS = 3000
+DEMO_TOKEN = "demo-token"  # noqa: S105 - the in-process stand-in's token, not a real one
+
+
+@dataclass
+class RunPlan:
+    """What this run will do, settled from the command line before anything is touched."""
+
+    pipeline_name: str
+    duckdb_path: Path
+    source_args: dict[str, Any] = field(default_factory=dict)
+    demo: bool = False
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    codes = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES.items())
+    parser = argparse.ArgumentParser(
+        prog="python pipelines/sessions.py",
+        description="Load the sessions of your Chaster extension(s) into DuckDB, incrementally.",
+        epilog=(
+            "Settings (token, extension slug, status, page size, base URL, ...) come from "
+            ".dlt/secrets.toml, .dlt/config.toml or SOURCES__CHASTER__* env vars; options here "
+            f"override them.\n\nexit codes:\n{codes}"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--duckdb",
+        metavar="PATH",
+        help=f"DuckDB file to write (default {DEFAULT_DUCKDB}; {DEMO_DUCKDB} with --demo)",
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help=f"load {DEMO_SESSIONS} seeded sessions from the built-in API stand-in (no token)",
+    )
+    parser.add_argument("--status", help="locked, unlocked, deserted or all (default all)")
+    parser.add_argument(
+        "--extension-slug",
+        action="append",
+        metavar="SLUG",
+        help="extension to load (repeatable; default from config)",
+    )
+    parser.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="walk every session again instead of starting from the stored cursor",
+    )
+    parser.add_argument("--verbose", action="store_true", help="show dlt's logs and tracebacks")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines, summary only")
+    return parser.parse_args(argv)
+
+
+def plan_run(args: argparse.Namespace) -> RunPlan:
+    source_args: dict[str, Any] = {}
+    if args.status is not None:
+        source_args["status"] = args.status
+    if args.extension_slug:
+        source_args["extension_slug"] = args.extension_slug
+    if args.full_refresh:
+        source_args["full_refresh"] = True
+    if args.demo:
+        source_args.setdefault("extension_slug", [DEMO_SLUG])
+        # The stand-in has no rate limit; the real budget would only slow the demo down.
+        source_args.update(api_token=DEMO_TOKEN, requests_per_minute=60_000)
+        path = Path(args.duckdb or DEMO_DUCKDB)
+        return RunPlan(DEMO_PIPELINE_NAME, path.resolve(), source_args, demo=True)
+    return RunPlan(PIPELINE_NAME, Path(args.duckdb or DEFAULT_DUCKDB).resolve(), source_args)
+
+
+@contextmanager
+def run_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
+    """One run at a time per pipeline: a scheduler firing during a long run gets a clear no."""
+    lock_path = Path(pipeline.pipelines_dir) / f"{pipeline.pipeline_name}.run.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise ConcurrentRunError(
+                f"another run of pipeline {pipeline.pipeline_name!r} is still going "
+                f"(pid {holder}); this run did nothing"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def check_duckdb(path: Path) -> None:
+    """Fail before any request if the file is held by another process or is not DuckDB."""
+    if path.exists() and path.is_dir():
+        raise DestinationError(f"{path} is a directory, not a DuckDB file")
+    if not path.exists():
+        if not path.parent.is_dir():
+            raise DestinationError(f"folder {path.parent} does not exist (from --duckdb {path})")
+        return
+    try:
+        duckdb.connect(str(path)).close()
+    except duckdb.Error as exc:
+        text = str(exc)
+        if "lock" in text.lower():
+            raise DestinationError(
+                f"{path} is locked by another process (is a notebook or DuckDB shell holding it "
+                "open for writing?); close it and run again"
+            ) from None
+        raise DestinationError(
+            f"{path} cannot be opened as DuckDB ({text.splitlines()[0]})"
+        ) from None
+
+
+def bind_to_destination(pipeline: dlt.Pipeline, path: Path) -> dlt.Pipeline:
+    """Forget local state that belongs to another DuckDB file, so cursors come from this one.
+
+    dlt restores state from the destination only when it is newer than the local copy; a user
+    switching `--duckdb` between existing files would otherwise carry one file's cursor into
+    the other and silently skip sessions.
+    """
+    marker = Path(pipeline.working_dir) / "destination.txt"
+    if marker.exists() and marker.read_text() != str(path):
+        pipeline = pipeline.drop()
+    Path(pipeline.working_dir).mkdir(parents=True, exist_ok=True)
+    marker.write_text(str(path))
+    return pipeline
+
+
+def table_counts(path: Path) -> dict[str, int]:
+    """Rows per table in the dataset (empty if nothing was loaded yet)."""
+    if not path.exists():
+        return {}
+    with duckdb.connect(str(path), read_only=True) as con:
+        tables = [
+            row[0]
+            for row in con.execute(
+                "select table_name from information_schema.tables where table_schema = ? "
+                "and table_name not like '\\_dlt%' escape '\\' order by table_name",
+                [DATASET],
+            ).fetchall()
+        ]
+        return {
+            # table names come from information_schema, not from the user
+            t: con.execute(f'select count(*) from {DATASET}."{t}"').fetchone()[0]  # noqa: S608
+            for t in tables
+        }
+
+
+def sessions_per_slug(path: Path) -> dict[str, int]:
+    if not path.exists():
+        return {}
+    with duckdb.connect(str(path), read_only=True) as con:
+        exists = con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? "
+            "and table_name = 'sessions'",
+            [DATASET],
+        ).fetchone()[0]
+        if not exists:
+            return {}
+        rows = con.execute(
+            f"select slug, count(*) from {DATASET}.sessions group by slug"  # noqa: S608
+        ).fetchall()
+        return dict(rows)
+
+
+class Progress:
+    """A progress line on stderr at most every two seconds while pages come in."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.started = time.monotonic()
+        self._last = self.started
+
+    def __call__(self, stats: RunStats, slug: str, total: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or now - self._last < 2.0:
+            return
+        self._last = now
+        of_total = f" of {total:,}" if total else ""
+        waits = (
+            f", waited {stats.rate_limit_wait:.0f}s for rate limits"
+            if stats.rate_limit_wait
+            else ""
+        )
+        print(
+            f"  {slug}: {stats.sessions_fetched:,} sessions fetched{of_total}, "
+            f"{stats.pages} pages, {now - self.started:.0f}s{waits}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def run(plan: RunPlan, progress: Progress) -> tuple[RunStats, int]:
+    """Run chunks until the source has no pending walk; return the stats and the chunk count."""
+    pipeline = dlt.pipeline(
+        pipeline_name=plan.pipeline_name,
+        destination=dlt.destinations.duckdb(str(plan.duckdb_path)),
+        dataset_name=DATASET,
+    )
+    stats = RunStats(progress=progress)
+    chunks = 0
+    with run_lock(pipeline):
+        pipeline = bind_to_destination(pipeline, plan.duckdb_path)
+        while True:
+            source = chaster(stats=stats, **plan.source_args)
+            pipeline.run(source, loader_file_format="parquet")
+            chunks += 1
+            if not cursor_states(pipeline).get("pending"):
+                return stats, chunks
+
+
+def summary(
+    plan: RunPlan, stats: RunStats, chunks: int, before: dict[str, int], seconds: float
+) -> str:
+    after = sessions_per_slug(plan.duckdb_path)
+    lines = [
+        f"chaster: run finished in {seconds:.1f}s ({chunks} chunk{'s' if chunks != 1 else ''})"
+    ]
+    for slug in sorted(set(after) | set(stats.order_seen)):
+        new = after.get(slug, 0) - before.get(slug, 0)
+        order = stats.order_seen.get(slug, "unknown")
+        lines.append(
+            f"  {slug}: {new:,} new, {after.get(slug, 0):,} in total; API sort order seen: {order}"
+        )
+    lines.append(
+        f"  requests: {stats.requests} ({stats.search_requests} search, {stats.get_requests} get), "
+        f"{stats.pages} pages, {stats.retries} retries"
+    )
+    lines.append(
+        f"  rate limits: {stats.rate_limited} x 429, waited {stats.rate_limit_wait:.1f}s; "
+        f"pacing {stats.pacing_wait:.1f}s"
+    )
+    lines.append(f"  DuckDB: {plan.duckdb_path} (schema {DATASET})")
+    counts = table_counts(plan.duckdb_path)
+    lines.append("  tables: " + ", ".join(f"{t} ({n:,})" for t, n in counts.items()))
+    return "\n".join(lines)
+
+
+def find_cause(exc: BaseException) -> BaseException:
+    """The user-facing error inside dlt's wrappers, or the innermost cause."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    innermost = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ChasterError | ConfigFieldMissingException):
+            return current
+        innermost = current
+        current = getattr(current, "exception", None) or current.__cause__ or current.__context__
+    return innermost
+
+
+def explain(exc: BaseException, demo: bool) -> ChasterError:
+    """Turn any failure into one readable ChasterError."""
+    cause = find_cause(exc)
+    if isinstance(cause, ChasterError):
+        return cause
+    if isinstance(cause, ConfigFieldMissingException):
+        if "api_token" in cause.fields:
+            return ConfigError(
+                "no API token: set SOURCES__CHASTER__API_TOKEN, or api_token under "
+                "[sources.chaster] in .dlt/secrets.toml (see .dlt/secrets.toml.example); "
+                "or try the built-in demo with --demo"
+            )
+        return ConfigError(f"missing setting(s): {', '.join(cause.fields)} under [sources.chaster]")
+    if isinstance(cause, ConfigurationValueError):
+        return ConfigError(f"invalid setting: {str(cause).splitlines()[0]}")
+    if isinstance(cause, duckdb.Error):
+        return DestinationError(f"DuckDB failed: {str(cause).splitlines()[0]}")
+    return ChasterError(
+        f"unexpected {type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.verbose:
+        os.environ["RUNTIME__LOG_LEVEL"] = "INFO"
+    plan = plan_run(args)
+    progress = Progress(enabled=not args.quiet)
+    started = time.monotonic()
+    standin = None
+    try:
+        if plan.demo:
+            from standin import Population, StandIn, StandInConfig
+
+            standin = StandIn(Population(DEMO_SESSIONS), StandInConfig(token=DEMO_TOKEN)).start()
+            plan.source_args["base_url"] = standin.url
+            print(
+                f"demo: serving {DEMO_SESSIONS:,} seeded sessions at {standin.url}", file=sys.stderr
+            )
+        check_duckdb(plan.duckdb_path)
+        before = sessions_per_slug(plan.duckdb_path)
+        stats, chunks = run(plan, progress)
+        print(summary(plan, stats, chunks, before, time.monotonic() - started))
+        return 0
+    except KeyboardInterrupt:
+        print(
+            "error: interrupted; the next run continues from the last committed chunk",
+            file=sys.stderr,
+        )
+        return 130
+    except Exception as exc:  # every failure ends as one line and an exit code
+        error = explain(exc, plan.demo)
+        if args.verbose:
+            traceback.print_exception(exc)
+        print(f"error: {error.message}", file=sys.stderr)
+        return error.exit_code
+    finally:
+        if standin is not None:
+            standin.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

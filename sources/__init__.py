@@ -1,0 +1,1 @@
+"""dlt sources of this project: one folder per API (only `chaster` so far)."""

@@ -1,0 +1,59 @@
+"""The table hints dlt cannot guess: keys, timestamps, and free-form objects kept as JSON.
+
+Free-form objects (`config`, `data`, `userData`, every extension's `config`) differ per extension
+and per session; flattened, one extension's shape would add columns and tables for everyone.
+Nested hints for lists under a dict do not work with merge in dlt 1.31, so the schema is built
+here and given to the source.
+"""
+
+from __future__ import annotations
+
+import dlt
+from dlt.common.schema.typing import TColumnSchema
+from dlt.common.schema.utils import new_table
+
+SESSIONS = "sessions"
+
+_TIMESTAMPS = (
+    "created_at",
+    "updated_at",
+    "next_action_date",
+    "lock__start_date",
+    "lock__end_date",
+    "lock__min_date",
+    "lock__max_date",
+    "lock__max_limit_date",
+    "lock__created_at",
+    "lock__updated_at",
+    "lock__unlocked_at",
+    "lock__archived_at",
+    "lock__frozen_at",
+    "lock__keyholder_archived_at",
+)
+
+
+def _columns(*columns: TColumnSchema) -> list[TColumnSchema]:
+    return list(columns)
+
+
+def sessions_schema(name: str = "chaster") -> dlt.Schema:
+    schema = dlt.Schema(name)
+    root = _columns(
+        {"name": "session_id", "data_type": "text", "nullable": False, "primary_key": True},
+        {"name": "pagination_id", "data_type": "text"},
+        {"name": "slug", "data_type": "text"},
+        {"name": "lock__status", "data_type": "text"},
+        {"name": "lock__total_duration", "data_type": "bigint"},
+        {"name": "removed_at", "data_type": "timestamp"},
+        {"name": "config", "data_type": "json"},
+        {"name": "data", "data_type": "json"},
+        {"name": "user_data", "data_type": "json"},
+        *({"name": name, "data_type": "timestamp"} for name in _TIMESTAMPS),
+    )
+    schema.update_table(new_table(SESSIONS, write_disposition="merge", columns=root))
+    for child in ("sessions__lock__extensions", "sessions__lock__shared_lock__extensions"):
+        columns = _columns(
+            {"name": "config", "data_type": "json"}, {"name": "user_data", "data_type": "json"}
+        )
+        schema.update_table(new_table(child, parent_table_name=SESSIONS, columns=columns))
+    return schema

@@ -1,0 +1,63 @@
+"""Run the API stand-in on its own: `python -m standin --sessions 100000 --port 8080`.
+
+It prints its base URL on the first line of stdout, so a script can start it on port 0 and read
+where it listens. It serves until interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+import threading
+
+from standin.population import Population
+from standin.server import StandIn, StandInConfig
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m standin", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    parser.add_argument("--sessions", type=int, default=3000, help="sessions per extension")
+    parser.add_argument("--slug", action="append", help="extension slug (repeatable)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--token", default="standin-token")
+    parser.add_argument("--order", choices=("asc", "desc"), default="asc")
+    parser.add_argument("--page-cap", type=int, default=100)
+    parser.add_argument("--cap-mode", choices=("reject", "clamp"), default="reject")
+    parser.add_argument("--rate-limit", type=int, help="requests per --rate-window seconds")
+    parser.add_argument("--rate-window", type=float, default=60.0)
+    parser.add_argument("--reset-unit", choices=("seconds", "epoch", "epoch_ms"), default="seconds")
+    parser.add_argument("--no-retry-after", action="store_true", help="429s without Retry-After")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to each answer")
+    args = parser.parse_args(argv)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        parser.error("the stand-in only listens on loopback")
+    population = Population(
+        args.sessions, seed=args.seed, slugs=tuple(args.slug or ["example-extension"])
+    )
+    config = StandInConfig(
+        token=args.token,
+        order=args.order,
+        page_cap=args.page_cap,
+        cap_mode=args.cap_mode,
+        rate_limit=args.rate_limit,
+        rate_window=args.rate_window,
+        reset_unit=args.reset_unit,
+        retry_after=not args.no_retry_after,
+        latency=args.latency,
+    )
+    standin = StandIn(population, config).start(args.host, args.port)
+    print(standin.url, flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()
+    standin.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

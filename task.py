@@ -1,0 +1,98 @@
+"""Set up the project and run it, with nothing but Python 3.11+: the README's two commands.
+
+    python3 task.py run [options]   set up .venv, then load sessions (the demo when no token is set)
+    python3 task.py test            set up .venv, then lint and run the test suite
+    python3 task.py stress          set up .venv, then the long kill-and-resume stress runs
+    python3 task.py bench [options] set up .venv, then the benchmark (bench/run.py)
+
+Only the standard library is used here, so this works before anything is installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tomllib
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+PYTHON = VENV / "bin" / "python"
+LOCK = ROOT / "requirements.lock"
+STAMP = VENV / ".requirements.sha256"
+
+
+def setup() -> None:
+    """Create .venv and install the locked requirements, once per change of the lock file."""
+    wanted = hashlib.sha256(LOCK.read_bytes()).hexdigest()
+    if PYTHON.exists() and STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    if not PYTHON.exists():
+        print("setting up .venv ...", file=sys.stderr, flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    print("installing locked requirements ...", file=sys.stderr, flush=True)
+    subprocess.run(
+        [
+            str(PYTHON),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            str(LOCK),
+        ],
+        check=True,
+    )
+    STAMP.write_text(wanted)
+
+
+def token_configured() -> bool:
+    """Whether a real API token is set, in the environment or in .dlt/secrets.toml."""
+    if os.environ.get("SOURCES__CHASTER__API_TOKEN"):
+        return True
+    project = Path(os.environ.get("DLT_PROJECT_DIR", ROOT))
+    secrets = project / ".dlt" / "secrets.toml"
+    if not secrets.exists():
+        return False
+    try:
+        data = tomllib.loads(secrets.read_text())
+    except tomllib.TOMLDecodeError:
+        return True  # let the pipeline report the broken file
+    return bool(data.get("sources", {}).get("chaster", {}).get("api_token"))
+
+
+def main(argv: list[str]) -> int:
+    command, rest = (argv[0], argv[1:]) if argv else ("run", [])
+    setup()
+    if command == "run":
+        if not token_configured() and "--demo" not in rest:
+            print(
+                "no API token configured (SOURCES__CHASTER__API_TOKEN or .dlt/secrets.toml): "
+                "running the built-in demo",
+                file=sys.stderr,
+            )
+            rest = ["--demo", *rest]
+        cmd = [str(PYTHON), str(ROOT / "pipelines" / "sessions.py"), *rest]
+    elif command == "test":
+        lint = subprocess.run([str(PYTHON), "-m", "ruff", "check", "."], cwd=ROOT)
+        fmt = subprocess.run([str(PYTHON), "-m", "ruff", "format", "--check", "."], cwd=ROOT)
+        if lint.returncode or fmt.returncode:
+            print("lint failed: run .venv/bin/ruff check --fix . && .venv/bin/ruff format .")
+            return 1
+        cmd = [str(PYTHON), "-m", "pytest", "-m", "not stress", *rest]
+    elif command == "stress":
+        cmd = [str(PYTHON), "-m", "pytest", "-m", "stress", *rest]
+    elif command == "bench":
+        cmd = [str(PYTHON), str(ROOT / "bench" / "run.py"), *rest]
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return subprocess.run(cmd, cwd=ROOT).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
