@@ -12,6 +12,7 @@ import fcntl
 import os
 import sys
 import time
+import tomllib
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,24 @@ sys.path.insert(0, str(ROOT))
 if "DLT_PROJECT_DIR" not in os.environ and not (Path.cwd() / ".dlt").is_dir():
     os.environ["DLT_PROJECT_DIR"] = str(ROOT)
 os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
+
+
+def check_settings_files() -> None:
+    """Stop with one line if .dlt/config.toml or secrets.toml is not valid TOML.
+
+    dlt reads them as soon as the source module is imported, with a traceback on a typo.
+    """
+    folder = Path(os.environ.get("DLT_PROJECT_DIR") or Path.cwd()) / ".dlt"
+    for name in ("config.toml", "secrets.toml"):
+        path = folder / name
+        try:
+            tomllib.loads(path.read_text()) if path.is_file() else None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            print(f"error: {path} is not valid TOML ({exc}); fix the file", file=sys.stderr)
+            sys.exit(2)
+
+
+check_settings_files()
 
 import dlt  # noqa: E402
 import duckdb  # noqa: E402
@@ -180,6 +199,14 @@ def bind_to_destination(pipeline: dlt.Pipeline, path: Path) -> dlt.Pipeline:
     return pipeline
 
 
+def remove_if_empty(path: Path) -> None:
+    """Delete a DuckDB file this run created but loaded nothing into: a failed first run
+    leaves the folder as it found it."""
+    if path.is_file() and not table_counts(path):
+        path.unlink()
+        Path(f"{path}.wal").unlink(missing_ok=True)
+
+
 def table_counts(path: Path) -> dict[str, int]:
     """Rows per table in the dataset (empty if nothing was loaded yet)."""
     if not path.exists():
@@ -304,7 +331,7 @@ def find_cause(exc: BaseException) -> BaseException:
     return innermost
 
 
-def explain(exc: BaseException, demo: bool) -> ChasterError:
+def explain(exc: BaseException) -> ChasterError:
     """Turn any failure into one readable ChasterError."""
     cause = find_cause(exc)
     if isinstance(cause, ChasterError):
@@ -334,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     progress = Progress(enabled=not args.quiet)
     started = time.monotonic()
     standin = None
+    existed = plan.duckdb_path.exists()
     try:
         if plan.demo:
             from standin import Population, StandIn, StandInConfig
@@ -355,7 +383,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 130
     except Exception as exc:  # every failure ends as one line and an exit code
-        error = explain(exc, plan.demo)
+        error = explain(exc)
+        if not existed and not isinstance(error, DestinationError):
+            remove_if_empty(plan.duckdb_path)
         if args.verbose:
             traceback.print_exception(exc)
         print(f"error: {error.message}", file=sys.stderr)

@@ -392,6 +392,11 @@ def walk_new_sessions(
         if cursor.order is None:
             cursor.order = detected
         elif detected not in (None, cursor.order):
+            if _order_of(ids) in (None, cursor.order):
+                raise PagingError(
+                    f"search for {slug!r} went back past cursor {after!r}: the API ignored "
+                    "paginationLastId; stopping rather than looping"
+                )
             how = "configured" if sort_order != "auto" else "seen before"
             raise PagingError(
                 f"search for {slug!r} returned results in {detected}ending order, but "

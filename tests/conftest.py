@@ -1,0 +1,149 @@
+"""Shared fixtures: a stand-in API on loopback, an isolated dlt home, and a way to run the CLI.
+
+Every test talks HTTP to a real server and reads the DuckDB file the pipeline wrote; nothing of
+requests or dlt is mocked.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from standin import Population, StandIn, StandInConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+SLUG = "example-extension"
+TOKEN = "test-token-7f3a9c2e51"
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A clean dlt home and project folder per test, with no settings but what the test sets."""
+    for name in list(os.environ):
+        if name.startswith(("SOURCES__", "DESTINATION__", "RUNTIME__", "DLT_")):
+            monkeypatch.delenv(name)
+    (tmp_path / "project" / ".dlt").mkdir(parents=True)
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
+    monkeypatch.setenv("DLT_PROJECT_DIR", str(tmp_path / "project"))
+    monkeypatch.setenv("RUNTIME__LOG_LEVEL", "ERROR")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def api() -> Iterator[StandIn]:
+    """3000 sessions of one extension, ascending order, no rate limit."""
+    with StandIn(Population(3000), StandInConfig(token=TOKEN)) as standin:
+        yield standin
+
+
+@pytest.fixture
+def make_api() -> Iterator[Any]:
+    """Build a stand-in with a chosen population and config; stopped at the end of the test."""
+    started: list[StandIn] = []
+
+    def make(sessions: int | dict[str, int] = 300, **config: Any) -> StandIn:
+        config.setdefault("token", TOKEN)
+        standin = StandIn(Population(sessions), StandInConfig(**config)).start()
+        started.append(standin)
+        return standin
+
+    yield make
+    for standin in started:
+        standin.stop()
+
+
+def configure(
+    monkeypatch: pytest.MonkeyPatch, standin: StandIn, slug: str | None = SLUG, **settings: Any
+) -> None:
+    """Point the pipeline at a stand-in through the documented env vars."""
+    monkeypatch.setenv("SOURCES__CHASTER__API_TOKEN", settings.pop("token", TOKEN))
+    monkeypatch.setenv("SOURCES__CHASTER__BASE_URL", standin.url)
+    monkeypatch.setenv("SOURCES__CHASTER__REQUESTS_PER_MINUTE", "100000")
+    if slug is not None:
+        monkeypatch.setenv("SOURCES__CHASTER__EXTENSION_SLUG", slug)
+    for key, value in settings.items():
+        monkeypatch.setenv(f"SOURCES__CHASTER__{key.upper()}", str(value))
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
+    """Run the pipeline's main() in this process (fast; env vars are read per run)."""
+    from pipelines.sessions import main
+
+    capsys.readouterr()
+    code = main(["--quiet", *args])
+    captured = capsys.readouterr()
+    return CliResult(code, captured.out, captured.err)
+
+
+def run_process(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> CliResult:
+    """Run `python pipelines/sessions.py` as a user would, in its own process."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "pipelines" / "sessions.py"), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
+    return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+def query(path: Path | str, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def stored_sessions(path: Path | str) -> dict[str, str]:
+    """session_id -> lock status, as stored."""
+    return dict(query(path, "select session_id, lock__status from chaster.sessions"))
+
+
+def db_snapshot(path: Path) -> dict[str, Any]:
+    """Everything a failed run must leave unchanged: rows per table and the stored state."""
+    if not path.exists():
+        return {}
+    tables = query(
+        path,
+        "select table_name from information_schema.tables where table_schema = 'chaster' "
+        "order by 1",
+    )
+    snapshot: dict[str, Any] = {
+        t: query(path, f'select count(*) from chaster."{t}"')[0][0]  # noqa: S608
+        for (t,) in tables
+    }
+    if not tables:
+        return snapshot
+    snapshot["state"] = query(
+        path, "select version, state from chaster._dlt_pipeline_state order by version"
+    )
+    return snapshot
+
+
+def values_found(path: Path | str, needles: set[str]) -> set[str]:
+    """Which of `needles` occur inside any value of any table (DuckDB compresses its file, so
+    searching the bytes would prove nothing)."""
+    found: set[str] = set()
+    with duckdb.connect(str(path), read_only=True) as con:
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables"
+        ).fetchall()
+        for schema, table in tables:
+            for row in con.execute(f'select * from "{schema}"."{table}"').fetchall():  # noqa: S608
+                text = "\x00".join(str(v) for v in row if v is not None)
+                found.update(n for n in needles if n in text)
+    return found
