@@ -227,7 +227,8 @@ def table_counts(path: Path) -> dict[str, int]:
         }
 
 
-def sessions_per_slug(path: Path) -> dict[str, int]:
+def sessions_per_slug(path: Path) -> dict[str, tuple[int, int]]:
+    """slug -> (sessions stored, of which marked removed)."""
     if not path.exists():
         return {}
     with duckdb.connect(str(path), read_only=True) as con:
@@ -239,9 +240,10 @@ def sessions_per_slug(path: Path) -> dict[str, int]:
         if not exists:
             return {}
         rows = con.execute(
-            f"select slug, count(*) from {DATASET}.sessions group by slug"  # noqa: S608
+            f"select slug, count(*), count(removed_at) from {DATASET}.sessions "  # noqa: S608
+            "group by slug"
         ).fetchall()
-        return dict(rows)
+        return {slug: (total, removed) for slug, total, removed in rows}
 
 
 class Progress:
@@ -282,27 +284,71 @@ def run(plan: RunPlan, progress: Progress) -> tuple[RunStats, int]:
     chunks = 0
     with run_lock(pipeline):
         pipeline = bind_to_destination(pipeline, plan.duckdb_path)
+        stats.resumed = bool(cursor_states(pipeline).get("pending")) or bool(
+            pipeline.list_extracted_load_packages() or pipeline.list_normalized_load_packages()
+        )
         while True:
             source = chaster(stats=stats, **plan.source_args)
             pipeline.run(source, loader_file_format="parquet")
             chunks += 1
             if not cursor_states(pipeline).get("pending"):
+                mark_removed(pipeline)
                 return stats, chunks
 
 
+def mark_removed(pipeline: dlt.Pipeline) -> None:
+    """Set `removed_at` on sessions the API no longer has, from what the committed state says.
+
+    Idempotent and repeated after every run, so a crash between the load and this update loses
+    nothing: GETs that answered 404 are listed in the state, and after a full sweep every row
+    of that extension not reloaded since the sweep began is gone from the API.
+    """
+    cursors = cursor_states(pipeline).get("cursors", {})
+    with pipeline.sql_client() as client:
+        table = client.make_qualified_table_name("sessions")
+        for key, entry in cursors.items():
+            slug, status = key.split("|", 1)
+            for session_id, noticed in entry.get("removed", {}).items():
+                client.execute_sql(
+                    f"update {table} set removed_at = %s where session_id = %s "  # noqa: S608
+                    "and removed_at is null",
+                    noticed,
+                    session_id,
+                )
+            if status == "all" and entry.get("last_sweep"):
+                client.execute_sql(
+                    f"update {table} set removed_at = to_timestamp(%s) where slug = %s "  # noqa: S608
+                    "and removed_at is null and cast(_dlt_load_id as double) < %s",
+                    entry["last_sweep"],
+                    slug,
+                    entry["last_sweep"],
+                )
+
+
 def summary(
-    plan: RunPlan, stats: RunStats, chunks: int, before: dict[str, int], seconds: float
+    plan: RunPlan,
+    stats: RunStats,
+    chunks: int,
+    before: dict[str, tuple[int, int]],
+    seconds: float,
 ) -> str:
     after = sessions_per_slug(plan.duckdb_path)
     lines = [
         f"chaster: run finished in {seconds:.1f}s ({chunks} chunk{'s' if chunks != 1 else ''})"
     ]
+    if stats.resumed:
+        lines.append("  resumed an interrupted run from its last committed chunk")
     for slug in sorted(set(after) | set(stats.order_seen)):
-        new = after.get(slug, 0) - before.get(slug, 0)
+        total, removed = after.get(slug, (0, 0))
+        total_before, removed_before = before.get(slug, (0, 0))
         order = stats.order_seen.get(slug, "unknown")
         lines.append(
-            f"  {slug}: {new:,} new, {after.get(slug, 0):,} in total; API sort order seen: {order}"
+            f"  {slug}: {total - total_before:,} new, {stats.updated.get(slug, 0):,} re-read, "
+            f"{removed - removed_before:,} newly removed; {total:,} in total "
+            f"({removed:,} removed); API sort order seen: {order}"
         )
+        if slug in stats.refresh:
+            lines.append(f"    refresh: {stats.refresh[slug]}")
     lines.append(
         f"  requests: {stats.requests} ({stats.search_requests} search, {stats.get_requests} get), "
         f"{stats.pages} pages, {stats.retries} retries"

@@ -58,7 +58,7 @@ def test_first_load_stores_every_session_and_child_row(api, home, monkeypatch, c
     for table, rows in expected_child_rows(api_sessions).items():
         assert query("out.duckdb", f"select count(*) from chaster.{table}")[0][0] == rows, table  # noqa: S608
     assert api.count("search") == 30  # 3000 sessions / 100 per page
-    assert "3,000 new, 3,000 in total" in result.out
+    assert "3,000 new, 0 re-read, 0 newly removed; 3,000 in total" in result.out
     assert "API sort order seen: asc" in result.out
 
 

@@ -9,7 +9,7 @@ from conftest import SLUG, configure, query, run_cli, stored_sessions
 @pytest.mark.parametrize("order", ["asc", "desc"])
 def test_second_run_fetches_only_new_sessions(make_api, home, monkeypatch, capsys, order):
     api = make_api(1000, order=order)
-    configure(monkeypatch, api)
+    configure(monkeypatch, api, refresh="false")  # the cursor alone; refresh has its own tests
     first = run_cli(capsys, "--duckdb", "out.duckdb")
     assert first.code == 0, first.err
     assert api.count("search") == 10
@@ -20,7 +20,7 @@ def test_second_run_fetches_only_new_sessions(make_api, home, monkeypatch, capsy
     second = run_cli(capsys, "--duckdb", "out.duckdb")
     assert second.code == 0, second.err
     assert api.count("search") == 1  # 7 new sessions fit in one page
-    assert "7 new, 1,007 in total" in second.out
+    assert "7 new" in second.out
     assert stored_sessions("out.duckdb") == api.population.truth(SLUG)
     assert set(added) <= set(stored_sessions("out.duckdb"))
 
@@ -28,13 +28,13 @@ def test_second_run_fetches_only_new_sessions(make_api, home, monkeypatch, capsy
     third = run_cli(capsys, "--duckdb", "out.duckdb")
     assert third.code == 0
     assert api.count("search") == 1  # nothing new: one request
-    assert "0 new, 1,007 in total" in third.out
+    assert "0 new" in third.out
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
 def test_many_new_sessions_page_from_the_cursor(make_api, home, monkeypatch, capsys, order):
     api = make_api(500, order=order)
-    configure(monkeypatch, api, page_size=50)
+    configure(monkeypatch, api, page_size=50, refresh="false")
     assert run_cli(capsys, "--duckdb", "out.duckdb").code == 0
     api.population.add(SLUG, 120)
     api.clear_log()
@@ -72,7 +72,7 @@ def test_forced_order_that_contradicts_the_data_is_an_error(make_api, home, monk
 
 def test_forced_order_pages_without_detection(make_api, home, monkeypatch, capsys):
     api = make_api(300, order="desc")
-    configure(monkeypatch, api, sort_order="desc")
+    configure(monkeypatch, api, sort_order="desc", refresh="false")
     assert run_cli(capsys, "--duckdb", "out.duckdb").code == 0
     api.population.add(SLUG, 2)
     api.clear_log()
@@ -94,12 +94,12 @@ def test_status_filter_has_its_own_cursor(api, home, monkeypatch, capsys):
 
 def test_several_extensions_each_keep_a_cursor(make_api, home, monkeypatch, capsys):
     api = make_api({"ext-a": 250, "ext-b": 120})
-    configure(monkeypatch, api, slug=None)
+    configure(monkeypatch, api, slug=None, refresh="false")
     args = ["--duckdb", "out.duckdb", "--extension-slug", "ext-a", "--extension-slug", "ext-b"]
     first = run_cli(capsys, *args)
     assert first.code == 0, first.err
-    assert "ext-a: 250 new, 250 in total" in first.out
-    assert "ext-b: 120 new, 120 in total" in first.out
+    assert "ext-a: 250 new" in first.out
+    assert "ext-b: 120 new" in first.out
     api.population.add("ext-b", 3)
     api.clear_log()
     second = run_cli(capsys, *args)

@@ -21,6 +21,8 @@ from sources.chaster.helpers import (
     RunStats,
     Session,
     WalkResult,
+    is_locked,
+    refresh_sessions,
     validate_base_url,
     walk_new_sessions,
 )
@@ -97,14 +99,16 @@ def chaster(
     privacy: str = "full",
     store_credentials: bool = False,
     pseudonym_key: str | None = dlt.secrets.value,
+    refresh: bool = True,
     full_refresh: bool = False,
     stats: RunStats | None = None,
 ) -> Any:
     """Sessions of one or more extensions, loaded incrementally by `paginationId`.
 
     Every setting can come from `.dlt/config.toml`, `.dlt/secrets.toml` or `SOURCES__CHASTER__*`
-    env vars. `stats` is shared by the chunks of one run (the pipeline passes it); `full_refresh`
-    walks every session again instead of starting from the stored cursors.
+    env vars. `stats` is shared by the chunks of one run (the pipeline passes it). `refresh`
+    re-reads what was running at the previous run; `full_refresh` walks every session again
+    instead of starting from the stored cursors.
     """
     slugs = parse_slugs(extension_slug)
     page_size = _validate(status, page_size, sort_order, privacy)
@@ -140,11 +144,19 @@ def chaster(
                 key_ = cursor_key(slug, status)
                 if key_ in run_stats.completed:
                     continue
-                stored = cursors.get(key_)
-                if full_refresh and key_ not in run_stats.started:
-                    stored = {"order": (stored or {}).get("order")}
-                run_stats.started.add(key_)
-                cursor = Cursor.from_state(stored)
+                entry: dict[str, Any] = cursors.setdefault(key_, {})
+                if key_ not in run_stats.started:
+                    run_stats.started.add(key_)
+                    run_stats.locked_before[key_] = dict(entry.get("locked", {}))
+                    run_stats.first_load[key_] = not entry.get("high") and not entry.get(
+                        "walk_after"
+                    )
+                    if full_refresh:
+                        entry.update(high=None, walk_top=None, walk_after=None, locked={})
+                locked: dict[str, str] = entry.setdefault("locked", {})
+                removed: dict[str, str] = entry.setdefault("removed", {})
+                new_locked = run_stats.new_locked.setdefault(key_, set())
+                cursor = Cursor.from_state(entry)
                 result = WalkResult(done=False, pages=0, count=None)
                 for page in walk_new_sessions(
                     client,
@@ -161,15 +173,48 @@ def chaster(
                         scrub(
                             session, privacy=privacy, store_credentials=store_credentials, key=key
                         )
-                    cursors[key_] = cursor.to_state()
+                        removed.pop(session["sessionId"], None)  # it is back
+                        if is_locked(session):
+                            locked[session["sessionId"]] = session["paginationId"]
+                            new_locked.add(session["sessionId"])
+                        else:
+                            locked.pop(session["sessionId"], None)
+                    entry.update(cursor.to_state())
                     yield page
                     if run_stats.progress is not None:
                         run_stats.progress(run_stats, slug, result.count or 0)
-                cursors[key_] = cursor.to_state()
+                entry.update(cursor.to_state())
                 run_stats.totals[slug] = result.count
                 if not result.done:
                     state["pending"] = True
                     return
+                if full_refresh and status == "all":
+                    entry["last_sweep"] = run_stats.started_at
+                elif status in ("all", "locked") and not (
+                    full_refresh or run_stats.first_load[key_]
+                ):
+                    # Sessions change after the cursor has passed them: refresh what was running.
+                    for page in refresh_sessions(
+                        client,
+                        entry,
+                        slug,
+                        status,
+                        page_size,
+                        cursor.order,
+                        result.count,
+                        run_stats.locked_before[key_],
+                        new_locked,
+                        run_stats.noticed_at,
+                        run_stats.started_at,
+                    ):
+                        for session in page:
+                            scrub(
+                                session,
+                                privacy=privacy,
+                                store_credentials=store_credentials,
+                                key=key,
+                            )
+                        yield page
                 run_stats.completed.add(key_)
                 if pages_left is not None:
                     pages_left -= result.pages

@@ -39,6 +39,7 @@ class RunStats:
     pages: int = 0
     sessions_fetched: int = 0
     retries: int = 0
+    resumed: bool = False  # the previous run stopped mid-backfill or left a package unloaded
     rate_limited: int = 0  # 429 answers
     rate_limit_wait: float = 0.0  # seconds waited because of 429s or an exhausted budget
     pacing_wait: float = 0.0  # seconds spent spacing requests under the budget
@@ -46,6 +47,16 @@ class RunStats:
     totals: dict[str, int | None] = field(default_factory=dict)  # slug -> the API's `count`
     started: set[str] = field(default_factory=set)  # cursor keys this run has begun
     completed: set[str] = field(default_factory=set)  # cursor keys this run has finished
+    started_at: float = field(default_factory=time.time)  # compared with dlt load ids
+    noticed_at: str = field(
+        default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    )
+    first_load: dict[str, bool] = field(default_factory=dict)  # key -> no walk completed before
+    locked_before: dict[str, dict[str, str]] = field(default_factory=dict)  # key -> L_prev
+    new_locked: dict[str, set[str]] = field(default_factory=dict)  # key -> locked, new this run
+    refresh: dict[str, str] = field(default_factory=dict)  # slug -> what the refresh chose, why
+    updated: dict[str, int] = field(default_factory=dict)  # slug -> sessions re-read
+    removed: dict[str, int] = field(default_factory=dict)  # slug -> sessions found gone
     progress: Callable[[RunStats, str, int], None] | None = None  # (stats, slug, total count)
 
 
@@ -469,3 +480,99 @@ def _order_of(ids: list[str | None]) -> str | None:
             continue
         return "asc" if a < b else "desc"
     return None
+
+
+def _pages(count: int, page_size: int) -> int:
+    return max(1, -(-count // page_size))
+
+
+def refresh_sessions(
+    client: ChasterClient,
+    entry: dict[str, Any],
+    slug: str,
+    status: str,
+    page_size: int,
+    order: str | None,
+    count_all: int | None,
+    locked_before: dict[str, str],
+    new_locked: set[str],
+    noticed_at: str,
+    sweep_started: float,
+) -> Iterator[list[Session]]:
+    """Bring back to date every session that was locked at the previous run, at least cost.
+
+    Either (A) sweep `status=locked` and GET each session that left the locked set (ended or
+    deleted), or (B) sweep everything again; the first locked page's `count` tells which is
+    cheaper. Sessions that a GET answers 404 for are recorded in `entry["removed"]`; after a
+    full sweep, `entry["last_sweep"]` lets the pipeline mark every row the sweep did not see.
+    """
+    stats = client.stats
+    removed: dict[str, str] = entry.setdefault("removed", {})
+    locked_walk = WalkResult(done=False, pages=0, count=None)
+    sweep = walk_new_sessions(
+        client,
+        Cursor(order=order),
+        slug,
+        "locked",
+        page_size,
+        order or "auto",
+        None,
+        None,
+        locked_walk,
+    )
+    first = next(sweep, [])
+    count_locked = locked_walk.count if locked_walk.count is not None else len(first)
+    still_locked = max(0, count_locked - len(new_locked))
+    leavers_estimate = max(0, len(locked_before) - still_locked)
+    cost_a = _pages(count_locked, page_size) - 1 + leavers_estimate
+    cost_b = _pages(count_all or 0, page_size) if status == "all" else None
+    if cost_b is not None and cost_b < cost_a:
+        sweep.close()
+        stats.refresh[slug] = (
+            f"{cost_a} more requests (locked sweep + {leavers_estimate} GETs) > "
+            f"{cost_b}-page full sweep: full sweep"
+        )
+        locked_now: dict[str, str] = {}
+        full = WalkResult(done=False, pages=0, count=None)
+        for page in walk_new_sessions(
+            client, Cursor(order=order), slug, "all", page_size, order or "auto", None, None, full
+        ):
+            for session in page:
+                removed.pop(session["sessionId"], None)
+                if is_locked(session):
+                    locked_now[session["sessionId"]] = session["paginationId"]
+            stats.updated[slug] = stats.updated.get(slug, 0) + len(page)
+            yield page
+        entry["locked"] = locked_now
+        entry["last_sweep"] = sweep_started
+        return
+    stats.refresh[slug] = f"locked sweep + {leavers_estimate} GETs = {cost_a} more requests" + (
+        f" <= {cost_b}-page full sweep" if cost_b is not None else ""
+    )
+    locked_now = {}
+    for page in (first, *sweep) if first else ():
+        for session in page:
+            removed.pop(session["sessionId"], None)
+            locked_now[session["sessionId"]] = session["paginationId"]
+        stats.updated[slug] = stats.updated.get(slug, 0) + len(page)
+        yield page
+    for session_id, pagination_id in locked_before.items():
+        if session_id in locked_now:
+            continue
+        session = client.get_session(session_id)
+        if session is None:
+            removed.setdefault(session_id, noticed_at)
+            continue
+        removed.pop(session_id, None)
+        session["paginationId"] = pagination_id  # GET answers without it
+        stats.updated[slug] = stats.updated.get(slug, 0) + 1
+        if is_locked(session):
+            locked_now[session_id] = pagination_id
+        yield [session]
+    stats.removed[slug] = sum(1 for t in removed.values() if t == noticed_at)
+    entry["locked"] = locked_now
+
+
+def is_locked(session: Session) -> bool:
+    lock = session.get("lock")
+    return isinstance(lock, dict) and lock.get("status") == "locked"

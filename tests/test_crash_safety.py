@@ -1,0 +1,108 @@
+"""Killing the pipeline (SIGKILL) at any moment loses at most the chunk in flight.
+
+Each trial starts the real command against a slowed stand-in, kills it at random moments
+(during extract, normalize or load), and finally lets one run finish: DuckDB must then equal
+the stand-in exactly. `python task.py stress` runs many more trials.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import ROOT, SLUG, TOKEN, query, run_process
+
+from standin import Population, StandIn, StandInConfig
+
+
+def _kill_trials(tmp_path, trials: int, kills: int, seed: int) -> list[tuple[int, int]]:
+    rng = random.Random(seed)
+    outcomes = []
+    for trial in range(trials):
+        api = StandIn(
+            Population(1200, seed=100 + trial), StandInConfig(token=TOKEN, latency=0.02)
+        ).start()
+        try:
+            env = {
+                **os.environ,
+                "SOURCES__CHASTER__API_TOKEN": TOKEN,
+                "SOURCES__CHASTER__BASE_URL": api.url,
+                "SOURCES__CHASTER__EXTENSION_SLUG": SLUG,
+                "SOURCES__CHASTER__REQUESTS_PER_MINUTE": "100000",
+                "SOURCES__CHASTER__CHUNK_PAGES": "2",
+                "DLT_DATA_DIR": str(tmp_path / f"dlt{trial}"),
+            }
+            db = tmp_path / f"trial{trial}.duckdb"
+            killed = 0
+            for _ in range(kills):
+                proc = subprocess.Popen(
+                    [sys.executable, str(ROOT / "pipelines" / "sessions.py"), "--duckdb", str(db)],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                time.sleep(rng.uniform(1.5, 4.5))  # past dlt's import, into the chunks
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGKILL)
+                    killed += 1
+                proc.wait()
+            final = run_process("--duckdb", str(db), env=env)
+            assert final.code == 0, final.err
+            truth = api.population.truth(SLUG)
+            stored = dict(query(db, "select session_id, lock__status from chaster.sessions"))
+            assert stored == truth, f"trial {trial}: {len(stored)} stored, {len(truth)} in the API"
+            dupes = query(db, "select count(*) - count(distinct session_id) from chaster.sessions")
+            assert dupes[0][0] == 0
+            outcomes.append((killed, len(stored)))
+        finally:
+            api.stop()
+    return outcomes
+
+
+def test_killed_runs_resume_and_converge(tmp_path, home):
+    outcomes = _kill_trials(tmp_path, trials=2, kills=3, seed=1)
+    assert sum(killed for killed, _ in outcomes) >= 3  # the kills did land mid-run
+    assert all(stored == 1200 for _, stored in outcomes)
+
+
+def test_resumed_run_says_so(tmp_path, home, make_api):
+    api = make_api(1200, latency=0.02)
+    env = {
+        "SOURCES__CHASTER__API_TOKEN": TOKEN,
+        "SOURCES__CHASTER__BASE_URL": api.url,
+        "SOURCES__CHASTER__EXTENSION_SLUG": SLUG,
+        "SOURCES__CHASTER__REQUESTS_PER_MINUTE": "100000",
+        "SOURCES__CHASTER__CHUNK_PAGES": "2",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "pipelines" / "sessions.py"), "--duckdb", "out.duckdb"],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while api.count("search") < 5 and time.monotonic() < deadline:  # two chunks committed
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    committed = query("out.duckdb", "select count(*) from chaster.sessions")[0][0]
+    assert 0 < committed < 1200
+    api.clear_log()
+    result = run_process("--duckdb", "out.duckdb", env=env)
+    assert result.code == 0, result.err
+    assert "resumed an interrupted run" in result.out
+    assert api.count("search") < 12  # continued, not started over
+    assert (
+        query("out.duckdb", "select count(distinct session_id) from chaster.sessions")[0][0] == 1200
+    )
+
+
+@pytest.mark.stress
+def test_many_killed_runs_converge(tmp_path, home):
+    outcomes = _kill_trials(tmp_path, trials=25, kills=5, seed=2)
+    print(f"\n{len(outcomes)} trials, {sum(k for k, _ in outcomes)} kills, all converged")
