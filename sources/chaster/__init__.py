@@ -190,8 +190,10 @@ def chaster(
                     return
                 if full_refresh and status == "all":
                     entry["last_sweep"] = run_stats.started_at
-                elif status in ("all", "locked") and not (
-                    full_refresh or run_stats.first_load[key_]
+                elif (
+                    refresh
+                    and status in ("all", "locked")
+                    and not (full_refresh or run_stats.first_load[key_])
                 ):
                     # Sessions change after the cursor has passed them: refresh what was running.
                     for page in refresh_sessions(
