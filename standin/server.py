@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 import threading
 import time
 from collections import Counter, deque
@@ -95,7 +96,7 @@ class StandIn:
         class Handler(_Handler):
             owner = standin
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server = _QuietServer((host, port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -354,6 +355,14 @@ def _fault_answer(fault: Fault) -> _Answer | None:
     if fault.kind == "429":
         return _Answer(429, _json({"statusCode": 429, "message": "ThrottlerException"}))
     return None
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that vanish mid-answer (killed pipelines, in the crash tests) are not errors."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -81,6 +81,18 @@ def configure(
         monkeypatch.setenv(f"SOURCES__CHASTER__{key.upper()}", str(value))
 
 
+def standin_env(standin: StandIn, **settings: str) -> dict[str, str]:
+    """The env vars that point a pipeline process at a stand-in (for subprocess runs)."""
+    env = {
+        "SOURCES__CHASTER__API_TOKEN": TOKEN,
+        "SOURCES__CHASTER__BASE_URL": standin.url,
+        "SOURCES__CHASTER__EXTENSION_SLUG": SLUG,
+        "SOURCES__CHASTER__REQUESTS_PER_MINUTE": "100000",
+    }
+    env.update({f"SOURCES__CHASTER__{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
     """Run the pipeline's main() in this process (fast; env vars are read per run)."""
     from pipelines.sessions import main

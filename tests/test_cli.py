@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 import time
 
-from conftest import ROOT, SLUG, TOKEN, query, run_process, stored_sessions
+from conftest import ROOT, SLUG, TOKEN, query, run_process, standin_env, stored_sessions
 
 from pipelines.sessions import DEMO_SESSIONS
 from standin import Population
@@ -64,14 +65,7 @@ def test_malformed_config_toml_is_one_line(home):
 
 def test_second_run_while_one_is_going_exits_with_its_own_code(home, make_api):
     api = make_api(400, latency=0.15)  # 4 pages, slow enough to overlap
-    env = {
-        "SOURCES__CHASTER__API_TOKEN": TOKEN,
-        "SOURCES__CHASTER__BASE_URL": api.url,
-        "SOURCES__CHASTER__EXTENSION_SLUG": SLUG,
-        "SOURCES__CHASTER__REQUESTS_PER_MINUTE": "100000",
-    }
-    import os
-
+    env = standin_env(api)
     first = subprocess.Popen(
         [sys.executable, str(ROOT / "pipelines" / "sessions.py"), "--duckdb", "out.duckdb"],
         env={**os.environ, **env},

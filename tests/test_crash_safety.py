@@ -15,7 +15,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, SLUG, TOKEN, query, run_process
+from conftest import ROOT, SLUG, TOKEN, query, run_process, standin_env
 
 from standin import Population, StandIn, StandInConfig
 
@@ -30,11 +30,7 @@ def _kill_trials(tmp_path, trials: int, kills: int, seed: int) -> list[tuple[int
         try:
             env = {
                 **os.environ,
-                "SOURCES__CHASTER__API_TOKEN": TOKEN,
-                "SOURCES__CHASTER__BASE_URL": api.url,
-                "SOURCES__CHASTER__EXTENSION_SLUG": SLUG,
-                "SOURCES__CHASTER__REQUESTS_PER_MINUTE": "100000",
-                "SOURCES__CHASTER__CHUNK_PAGES": "2",
+                **standin_env(api, chunk_pages="2"),
                 "DLT_DATA_DIR": str(tmp_path / f"dlt{trial}"),
             }
             db = tmp_path / f"trial{trial}.duckdb"
@@ -72,13 +68,7 @@ def test_killed_runs_resume_and_converge(tmp_path, home):
 
 def test_resumed_run_says_so(tmp_path, home, make_api):
     api = make_api(1200, latency=0.02)
-    env = {
-        "SOURCES__CHASTER__API_TOKEN": TOKEN,
-        "SOURCES__CHASTER__BASE_URL": api.url,
-        "SOURCES__CHASTER__EXTENSION_SLUG": SLUG,
-        "SOURCES__CHASTER__REQUESTS_PER_MINUTE": "100000",
-        "SOURCES__CHASTER__CHUNK_PAGES": "2",
-    }
+    env = standin_env(api, chunk_pages="2")
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "pipelines" / "sessions.py"), "--duckdb", "out.duckdb"],
         env={**os.environ, **env},
