@@ -272,6 +272,11 @@ class Progress:
             flush=True,
         )
 
+    def waiting(self, seconds: float, why: str) -> None:
+        """A wait long enough to look like a hang is announced before it starts."""
+        if self.enabled:
+            print(f"  waiting {seconds:.0f}s: {why}", file=sys.stderr, flush=True)
+
 
 def run(plan: RunPlan, progress: Progress) -> tuple[RunStats, int]:
     """Run chunks until the source has no pending walk; return the stats and the chunk count."""
@@ -280,7 +285,7 @@ def run(plan: RunPlan, progress: Progress) -> tuple[RunStats, int]:
         destination=dlt.destinations.duckdb(str(plan.duckdb_path)),
         dataset_name=DATASET,
     )
-    stats = RunStats(progress=progress)
+    stats = RunStats(progress=progress, on_wait=progress.waiting)
     chunks = 0
     with run_lock(pipeline):
         pipeline = bind_to_destination(pipeline, plan.duckdb_path)

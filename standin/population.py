@@ -122,11 +122,14 @@ class Population:
         self._entries: dict[str, dict[str, Entry]] = {}
         self._by_session_id: dict[str, tuple[str, Entry]] = {}
         self._counts: dict[str, dict[str, int]] = {}
+        # people per slug, fixed at creation: a session's wearer must not change as others arrive
+        self._user_pool: dict[str, int] = {}
         self._added = 0
         for slug, n in counts.items():
             self._ids[slug] = []
             self._entries[slug] = {}
             self._counts[slug] = dict.fromkeys(STATUSES, 0)
+            self._user_pool[slug] = max(50, n // 4)
             self._generate_slug(slug, n)
 
     # -- generation ---------------------------------------------------------------------------
@@ -442,7 +445,7 @@ class Population:
         party_id = f"{lock_id[:8]}{_hex(rng, 16)}"
         created = _iso(start)
         updated = _iso(o.get("updatedAt") or min(start + timedelta(hours=1), self.now))
-        user_pool = max(50, len(self._ids[slug]) // 4)
+        user_pool = self._user_pool[slug]
         wearer = self._user(slug, rng.randrange(user_pool), "wearer")
         shared = rng.random() < 0.6
         keyholder = self._user(slug, user_pool + rng.randrange(user_pool // 5 + 1), "keyholder")

@@ -81,6 +81,18 @@ def configure(
         monkeypatch.setenv(f"SOURCES__CHASTER__{key.upper()}", str(value))
 
 
+def loaded_then_grown(
+    api: StandIn, home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> dict[str, Any]:
+    """A database with a first load in it, the stand-in grown by 150 sessions since, its request
+    log cleared; returns the database's snapshot, which a failed run must leave unchanged."""
+    configure(monkeypatch, api)
+    assert run_cli(capsys, "--duckdb", "out.duckdb").code == 0
+    api.population.add(SLUG, 150)
+    api.clear_log()
+    return db_snapshot(home / "out.duckdb")
+
+
 def standin_env(standin: StandIn, **settings: str) -> dict[str, str]:
     """The env vars that point a pipeline process at a stand-in (for subprocess runs)."""
     env = {
@@ -123,6 +135,15 @@ def query(path: Path | str, sql: str, params: list[Any] | None = None) -> list[t
 def stored_sessions(path: Path | str) -> dict[str, str]:
     """session_id -> lock status, as stored."""
     return dict(query(path, "select session_id, lock__status from chaster.sessions"))
+
+
+def present_sessions(path: Path | str) -> dict[str, str]:
+    """session_id -> lock status of the sessions not marked removed: what the API has now."""
+    return dict(
+        query(
+            path, "select session_id, lock__status from chaster.sessions where removed_at is null"
+        )
+    )
 
 
 def db_snapshot(path: Path) -> dict[str, Any]:

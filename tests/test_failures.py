@@ -7,16 +7,15 @@ run completes the work.
 from __future__ import annotations
 
 import pytest
-from conftest import SLUG, TOKEN, configure, db_snapshot, run_cli, stored_sessions
-
-
-def _loaded(api, home, monkeypatch, capsys):
-    """A database with a first load in it, and the stand-in grown by 150 sessions since."""
-    configure(monkeypatch, api)
-    assert run_cli(capsys, "--duckdb", "out.duckdb").code == 0
-    api.population.add(SLUG, 150)
-    api.clear_log()
-    return db_snapshot(home / "out.duckdb")
+from conftest import (
+    SLUG,
+    TOKEN,
+    configure,
+    db_snapshot,
+    loaded_then_grown,
+    run_cli,
+    stored_sessions,
+)
 
 
 @pytest.mark.parametrize(
@@ -31,7 +30,7 @@ def test_paging_guards_stop_the_run_and_keep_the_data(
     make_api, home, monkeypatch, capsys, fault, message
 ):
     api = make_api(300)
-    before = _loaded(api, home, monkeypatch, capsys)
+    before = loaded_then_grown(api, home, monkeypatch, capsys)
     api.add_fault(fault, after=1)  # the second page of the next run misbehaves
     result = run_cli(capsys, "--duckdb", "out.duckdb")
     assert result.code == 6
@@ -64,7 +63,7 @@ def test_no_token_says_how_to_set_it_and_mentions_demo(home, capsys):
 
 def test_wrong_token_is_refused_cleanly(make_api, home, monkeypatch, capsys):
     api = make_api(300)
-    before = _loaded(api, home, monkeypatch, capsys)
+    before = loaded_then_grown(api, home, monkeypatch, capsys)
     configure(monkeypatch, api, token="not-the-token-4c1d")
     result = run_cli(capsys, "--duckdb", "out.duckdb")
     assert result.code == 3

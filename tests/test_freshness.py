@@ -6,15 +6,7 @@ import json
 import math
 
 import pytest
-from conftest import SLUG, configure, query, run_cli, stored_sessions
-
-
-def _present(path: str) -> dict[str, str]:
-    return dict(
-        query(
-            path, "select session_id, lock__status from chaster.sessions where removed_at is null"
-        )
-    )
+from conftest import SLUG, configure, present_sessions, query, run_cli, stored_sessions
 
 
 def _removed(path: str) -> set[str]:
@@ -50,7 +42,7 @@ def test_refresh_by_locked_sweep_and_gets(make_api, home, monkeypatch, capsys, o
         "refresh: locked sweep + " in result.out
         and "full sweep" not in result.out.split("refresh:")[1].split("<=")[0]
     )
-    assert _present("out.duckdb") == pop.truth(SLUG)
+    assert present_sessions("out.duckdb") == pop.truth(SLUG)
     assert _removed("out.duckdb") == set(deleted)
     assert set(new + old_lock) <= set(stored_sessions("out.duckdb"))
     assert stored_sessions("out.duckdb")[ended[0]] == "deserted"
@@ -85,7 +77,7 @@ def test_refresh_by_full_sweep_when_cheaper(make_api, home, monkeypatch, capsys)
     # new-session page + first locked page (to count) + 3-page full sweep; no GETs
     assert api.count("search") == 1 + 1 + 3
     assert api.count("get") == 0
-    assert _present("out.duckdb") == pop.truth(SLUG)
+    assert present_sessions("out.duckdb") == pop.truth(SLUG)
     assert _removed("out.duckdb") == {locked[-1], gone_long_ago}
 
 
@@ -119,7 +111,7 @@ def test_a_removed_session_that_comes_back_is_cleared(make_api, home, monkeypatc
     pop.restore(victim)
     assert run_cli(capsys, "--duckdb", "out.duckdb", "--full-refresh").code == 0
     assert _removed("out.duckdb") == set()
-    assert _present("out.duckdb") == pop.truth(SLUG)
+    assert present_sessions("out.duckdb") == pop.truth(SLUG)
 
 
 def test_full_refresh_converges_and_keeps_user_objects(make_api, home, monkeypatch, capsys):
@@ -141,7 +133,7 @@ def test_full_refresh_converges_and_keeps_user_objects(make_api, home, monkeypat
     result = run_cli(capsys, "--duckdb", "out.duckdb", "--full-refresh")
     assert result.code == 0, result.err
     assert "4 newly removed" in result.out
-    assert _present("out.duckdb") == pop.truth(SLUG)
+    assert present_sessions("out.duckdb") == pop.truth(SLUG)
     assert _removed("out.duckdb") == set(ended_and_deleted)
     assert query("out.duckdb", "select count(*) from analysis.locked")[0][0] == len(
         pop.truth(SLUG, "locked")

@@ -94,6 +94,7 @@ def chaster(
     requests_per_minute: float = settings.DEFAULT_REQUESTS_PER_MINUTE,
     max_rate_limit_wait: float = settings.DEFAULT_MAX_RATE_LIMIT_WAIT,
     max_attempts: int = settings.DEFAULT_MAX_ATTEMPTS,
+    request_timeout: float = settings.DEFAULT_READ_TIMEOUT,
     chunk_pages: int = settings.DEFAULT_CHUNK_PAGES,
     chunk_seconds: float = settings.DEFAULT_CHUNK_SECONDS,
     privacy: str = "full",
@@ -135,6 +136,7 @@ def chaster(
             requests_per_minute=requests_per_minute,
             max_attempts=max_attempts,
             max_rate_limit_wait=max_rate_limit_wait,
+            timeout=(settings.DEFAULT_CONNECT_TIMEOUT, request_timeout),
         )
         deadline = time.monotonic() + chunk_seconds if chunk_seconds > 0 else None
         pages_left = chunk_pages if chunk_pages > 0 else None

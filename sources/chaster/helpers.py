@@ -58,6 +58,7 @@ class RunStats:
     updated: dict[str, int] = field(default_factory=dict)  # slug -> sessions re-read
     removed: dict[str, int] = field(default_factory=dict)  # slug -> sessions found gone
     progress: Callable[[RunStats, str, int], None] | None = None  # (stats, slug, total count)
+    on_wait: Callable[[float, str], None] | None = None  # (seconds, why): a long wait begins
 
 
 class RateLimiter:
@@ -191,8 +192,7 @@ class ChasterClient:
                         "SOURCES__CHASTER__REQUESTS_PER_MINUTE if other clients share the budget"
                     )
                 waited_for_limit += delay
-                self.stats.rate_limit_wait += delay
-                self.limiter.pause_for(delay)
+                self._pause(delay, "the API answered 429 Too Many Requests")
                 continue
             if response is not None:
                 self._follow_rate_headers(response)
@@ -208,7 +208,10 @@ class ChasterClient:
                     )
                 )
             self.stats.retries += 1
-            time.sleep(min(30.0, self.backoff * 2 ** (transient_failures - 1)))
+            delay = min(30.0, self.backoff * 2 ** (transient_failures - 1))
+            if self.stats.on_wait is not None and delay >= 2:
+                self.stats.on_wait(delay, self._redact(f"retrying {method} {path} after {problem}"))
+            time.sleep(delay)
 
     def _send(
         self, method: str, url: str, body: dict[str, Any] | None
@@ -226,7 +229,7 @@ class ChasterClient:
                 ) from None
             return f"connection error ({type(exc).__name__})", None
         except requests.exceptions.Timeout:
-            return f"no answer within {self.timeout[1]:.0f}s", None
+            return f"no answer within {self.timeout[1]:g}s", None
 
     def _rate_limit_delay(self, response: requests.Response, waited: float) -> float:
         """How long to wait after a 429: the server's word if any, else a growing backoff."""
@@ -250,8 +253,14 @@ class ChasterClient:
         seconds = reset_seconds(reset)
         if left <= 0 and seconds:
             seconds = min(seconds, settings.RATE_WINDOW_SECONDS) + 0.05
-            self.limiter.pause_for(seconds)
-            self.stats.rate_limit_wait += seconds
+            self._pause(seconds, "the API says the rate budget is spent (X-RateLimit-Remaining: 0)")
+
+    def _pause(self, seconds: float, why: str) -> None:
+        """Hold the next request back, count the wait, and say so when a person would notice."""
+        self.limiter.pause_for(seconds)
+        self.stats.rate_limit_wait += seconds
+        if self.stats.on_wait is not None and seconds >= 2:
+            self.stats.on_wait(seconds, why)
 
     def _interpret(
         self, method: str, path: str, response: requests.Response
@@ -264,10 +273,9 @@ class ChasterClient:
             except ValueError:
                 return f"HTTP {status} with a body that is not JSON", None
         if status >= 500:
-            kind = (
-                "an HTML error page" if "html" in response.headers.get("Content-Type", "") else ""
-            )
-            return f"HTTP {status} {response.reason or ''} {kind}".strip(), None
+            html = "html" in response.headers.get("Content-Type", "")
+            kind = " (an HTML error page, likely from a proxy)" if html else ""
+            return f"HTTP {status} {response.reason or ''}".strip() + kind, None
         message = _api_message(response)
         if status in (401, 403):
             raise AuthError(
