@@ -59,7 +59,10 @@ from sources.chaster.errors import (  # noqa: E402
     ConcurrentRunError,
     ConfigError,
     DestinationError,
+    ViewsError,
 )
+from sources.chaster.views import SCHEMA as VIEWS_SCHEMA  # noqa: E402
+from sources.chaster.views import create_views  # noqa: E402
 
 PIPELINE_NAME = "chaster"
 DEMO_PIPELINE_NAME = "chaster_demo"
@@ -298,6 +301,7 @@ def run(plan: RunPlan, progress: Progress) -> tuple[RunStats, int]:
             chunks += 1
             if not cursor_states(pipeline).get("pending"):
                 mark_removed(pipeline)
+                stats.views, stats.views_error = update_views(pipeline)
                 return stats, chunks
 
 
@@ -328,6 +332,31 @@ def mark_removed(pipeline: dlt.Pipeline) -> None:
                     slug,
                     entry["last_sweep"],
                 )
+
+
+def update_views(pipeline: dlt.Pipeline) -> tuple[list[str], str | None]:
+    """(Re)create the `analytics` views in one transaction: (their names, why they failed).
+
+    Runs after the data is committed, so a failure here never costs a load: the old views stay
+    as they were, and the run reports the failure with its own exit code instead of hiding it.
+    """
+    try:
+        with pipeline.sql_client() as client:
+            rows = client.execute_sql(
+                "select table_name, column_name from information_schema.columns "
+                "where table_schema = %s",
+                DATASET,
+            )
+            columns: dict[str, set[str]] = {}
+            for table, column in rows or []:
+                columns.setdefault(table, set()).add(column)
+            with client.begin_transaction():
+                return create_views(client.execute_sql, columns), None
+    except Exception as exc:  # reported, never silent; the load itself stands
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return [], (
+            f"the analytics views could not be updated ({first_line}); the sessions were loaded"
+        )
 
 
 def summary(
@@ -363,6 +392,9 @@ def summary(
         f"pacing {stats.pacing_wait:.1f}s"
     )
     lines.append(f"  DuckDB: {plan.duckdb_path} (schema {DATASET})")
+    if stats.views:
+        names = ", ".join(v.split(".", 1)[1] for v in stats.views)
+        lines.append(f"  analytics views: {names} (schema {VIEWS_SCHEMA})")
     counts = table_counts(plan.duckdb_path)
     lines.append("  tables: " + ", ".join(f"{t} ({n:,})" for t, n in counts.items()))
     return "\n".join(lines)
@@ -426,6 +458,9 @@ def main(argv: list[str] | None = None) -> int:
         before = sessions_per_slug(plan.duckdb_path)
         stats, chunks = run(plan, progress)
         print(summary(plan, stats, chunks, before, time.monotonic() - started))
+        if stats.views_error:
+            print(f"error: {stats.views_error}", file=sys.stderr)
+            return ViewsError.exit_code
         return 0
     except KeyboardInterrupt:
         print(

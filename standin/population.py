@@ -124,6 +124,9 @@ class Population:
         self._counts: dict[str, dict[str, int]] = {}
         # people per slug, fixed at creation: a session's wearer must not change as others arrive
         self._user_pool: dict[str, int] = {}
+        # fields the API starts sending one day: added to every session served (and its lock)
+        self.extra_fields: dict[str, Any] = {}
+        self.extra_lock_fields: dict[str, Any] = {}
         self._added = 0
         for slug, n in counts.items():
             self._ids[slug] = []
@@ -599,5 +602,7 @@ class Population:
                     else []
                 ),
                 "extensionsAllowUnlocking": entry.status != LOCKED,
+                **self.extra_lock_fields,
             },
+            **self.extra_fields,
         }

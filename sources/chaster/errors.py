@@ -59,6 +59,12 @@ class ConcurrentRunError(ChasterError):
     exit_code = 8
 
 
+class ViewsError(ChasterError):
+    """The sessions were loaded, but the `analytics` views could not be re-created."""
+
+    exit_code = 9
+
+
 EXIT_CODES = {
     0: "success",
     1: "unexpected error (a bug: run with --verbose and report it)",
@@ -69,5 +75,6 @@ EXIT_CODES = {
     PagingError.exit_code: "the API's paging answered inconsistently (would loop or lose data)",
     DestinationError.exit_code: "the DuckDB file is locked by another process or is not DuckDB",
     ConcurrentRunError.exit_code: "another run of this pipeline is still going",
+    ViewsError.exit_code: "sessions loaded, but the analytics views could not be updated",
     130: "interrupted (Ctrl-C)",
 }

@@ -59,6 +59,8 @@ class RunStats:
     removed: dict[str, int] = field(default_factory=dict)  # slug -> sessions found gone
     progress: Callable[[RunStats, str, int], None] | None = None  # (stats, slug, total count)
     on_wait: Callable[[float, str], None] | None = None  # (seconds, why): a long wait begins
+    views: list[str] = field(default_factory=list)  # analytics views re-created after the load
+    views_error: str | None = None  # why they could not be (the load itself succeeded)
 
 
 class RateLimiter:

@@ -1,0 +1,266 @@
+"""The `analytics` schema: SQL views that answer an extension developer's questions.
+
+The raw tables follow the API's nesting (`lock__keyholder__username`, JSON `config`, child tables
+per list). These views give the answers plain names and stated units. Only `analytics.sessions`
+reads raw columns; every other view builds on it. A raw column that does not exist (yet) reads
+as NULL, so a small dataset without shared locks, pseudonymous mode, or a new API field never
+breaks them. They are DuckDB SQL and are re-created after every successful load.
+
+Test locks are left out of every aggregate (`daily`, `outcomes`, `co_extensions`,
+`config_values`, `wearers`, `overview` counts them apart); `analytics.sessions` keeps them,
+flagged. Sessions the API no longer has (`removed_at` set) are likewise left out of aggregates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+SCHEMA = "analytics"
+
+# Every raw column analytics.sessions reads, with the type it has when it exists.
+RAW_COLUMNS = {
+    "session_id": "varchar",
+    "slug": "varchar",
+    "lock__status": "varchar",
+    "mode": "varchar",
+    "regularity": "bigint",
+    "lock__start_date": "timestamptz",
+    "lock__unlocked_at": "timestamptz",
+    "lock__archived_at": "timestamptz",
+    "lock__keyholder___id": "varchar",
+    "lock__keyholder__username": "varchar",
+    "lock__shared_lock___id": "varchar",
+    "lock__shared_lock__name": "varchar",
+    "lock__user___id": "varchar",
+    "lock__user__username": "varchar",
+    "lock__is_test_lock": "boolean",
+    "removed_at": "timestamptz",
+    "created_at": "timestamptz",
+    "updated_at": "timestamptz",
+    "config": "json",
+    "data": "json",
+    "_dlt_id": "varchar",
+}
+
+SESSIONS = """
+create or replace view analytics.sessions as
+with raw as (
+    select
+        {session_id} as session_id,
+        {slug} as extension,
+        {lock__status} as status,
+        {mode} as mode,
+        {regularity} / 3600.0 as regularity_hours,
+        {lock__start_date} as started_at,
+        case when {lock__status} <> 'locked'
+            then coalesce({lock__unlocked_at}, {lock__archived_at}) end as ended_at,
+        {lock__keyholder___id} as keyholder_id,
+        {lock__keyholder__username} as keyholder,
+        {lock__shared_lock___id} is not null as is_shared_lock,
+        {lock__shared_lock__name} as shared_lock_name,
+        {lock__user___id} as wearer_id,
+        {lock__user__username} as wearer,
+        coalesce({lock__is_test_lock}, false) as is_test_lock,
+        {removed_at} is not null as is_removed,
+        {removed_at} as removed_at,
+        {created_at} as created_at,
+        {updated_at} as updated_at,
+        {config} as config,
+        {data} as data,
+        {_dlt_id} as _dlt_id
+    from chaster.sessions
+)
+select
+    session_id, extension, status, status = 'locked' as is_running, mode, regularity_hours,
+    case when keyholder_id is null then 'self-lock' else 'keyholder' end as lock_type,
+    is_shared_lock, shared_lock_name, wearer_id, wearer, keyholder_id, keyholder,
+    started_at, ended_at,
+    (epoch(coalesce(ended_at, current_timestamp)) - epoch(started_at)) / 3600.0
+        as duration_hours,
+    (epoch(coalesce(ended_at, current_timestamp)) - epoch(started_at)) / 86400.0
+        as duration_days,
+    is_test_lock, is_removed, removed_at, created_at, updated_at, config, data, _dlt_id
+from raw
+"""
+
+# what the aggregates count: real locks the API still has
+COUNTED = "(select * from analytics.sessions where not is_test_lock and not is_removed)"
+
+DAILY = f"""
+create or replace view analytics.daily as
+with s as {COUNTED},
+starts as (
+    select extension, cast(timezone('UTC', started_at) as date) as day, count(*) as n
+    from s where started_at is not null group by all
+),
+ends as (
+    select extension, cast(timezone('UTC', ended_at) as date) as day,
+        count(*) filter (where status = 'unlocked') as unlocked,
+        count(*) filter (where status = 'deserted') as deserted
+    from s where ended_at is not null group by all
+),
+days as (
+    select extension, cast(unnest(generate_series(min(day), current_date, interval 1 day))
+        as date) as day
+    from starts group by extension
+)
+select
+    d.extension,
+    d.day,
+    coalesce(st.n, 0) as started,
+    coalesce(e.unlocked, 0) as unlocked,
+    coalesce(e.deserted, 0) as deserted,
+    cast(sum(coalesce(st.n, 0) - coalesce(e.unlocked, 0) - coalesce(e.deserted, 0))
+        over (partition by d.extension order by d.day) as bigint) as running_at_end_of_day
+from days d
+left join starts st using (extension, day)
+left join ends e using (extension, day)
+"""
+
+OUTCOMES = f"""
+create or replace view analytics.outcomes as
+with s as {COUNTED}
+select
+    extension,
+    case when grouping(mode) = 0 then 'mode' else 'lock_type' end as dimension,
+    coalesce(case when grouping(mode) = 0 then mode else lock_type end, '(none)') as value,
+    count(*) as sessions,
+    count(*) filter (where status = 'locked') as running,
+    count(*) filter (where status = 'unlocked') as unlocked,
+    count(*) filter (where status = 'deserted') as deserted,
+    round(count(*) filter (where status = 'deserted')
+        / nullif(count(*) filter (where status <> 'locked'), 0), 4) as deserted_share,
+    quantile_cont(duration_hours, 0.5) filter (where status <> 'locked')
+        as median_duration_hours,
+    quantile_cont(duration_hours, 0.9) filter (where status <> 'locked')
+        as p90_duration_hours
+from s
+group by grouping sets ((extension, mode), (extension, lock_type))
+"""
+
+CO_EXTENSIONS = f"""
+create or replace view analytics.co_extensions as
+with s as {COUNTED},
+totals as (select extension, count(*) as n from s group by extension)
+select
+    s.extension,
+    e.slug as other_extension,
+    any_value(e.display_name) as other_name,
+    count(distinct s.session_id) as sessions,
+    round(count(distinct s.session_id) / any_value(t.n), 4) as share_of_sessions
+from s
+join chaster.sessions__lock__extensions e on e._dlt_root_id = s._dlt_id
+join totals t on t.extension = s.extension
+where e.slug <> s.extension
+group by s.extension, e.slug
+"""
+
+CO_EXTENSIONS_EMPTY = """
+create or replace view analytics.co_extensions as
+select cast(null as varchar) as extension, cast(null as varchar) as other_extension,
+    cast(null as varchar) as other_name, cast(0 as bigint) as sessions,
+    cast(null as double) as share_of_sessions
+where false
+"""
+
+CONFIG_VALUES = f"""
+create or replace view analytics.config_values as
+with s as {COUNTED},
+totals as (select extension, count(*) as n from s group by extension),
+settings as (
+    select s.extension, j.key as setting,
+        case when j.type = 'VARCHAR' then j.value ->> '$' else cast(j.value as varchar) end
+            as value
+    from s, json_each(s.config) j
+    where json_type(s.config) = 'OBJECT'
+)
+select
+    st.extension, setting, value,
+    count(*) as sessions,
+    round(count(*) / any_value(t.n), 4) as share_of_sessions
+from settings st join totals t using (extension)
+group by st.extension, setting, value
+"""
+
+WEARERS = f"""
+create or replace view analytics.wearers as
+with s as {COUNTED}
+select
+    extension,
+    wearer_id,
+    any_value(wearer) as wearer,
+    count(*) as sessions,
+    min(started_at) as first_started_at,
+    max(started_at) as last_started_at,
+    count(*) > 1 as is_returning
+from s
+where wearer_id is not null
+group by extension, wearer_id
+"""
+
+OVERVIEW = """
+create or replace view analytics.overview as
+select
+    extension,
+    count(*) filter (where not is_test_lock and not is_removed) as sessions,
+    count(*) filter (where status = 'locked' and not is_test_lock and not is_removed)
+        as running,
+    count(*) filter (where status = 'unlocked' and not is_test_lock and not is_removed)
+        as unlocked,
+    count(*) filter (where status = 'deserted' and not is_test_lock and not is_removed)
+        as deserted,
+    count(distinct wearer_id) filter (where not is_test_lock and not is_removed) as wearers,
+    count(*) filter (where is_test_lock and not is_removed) as test_locks,
+    count(*) filter (where is_removed) as removed,
+    min(started_at) as first_started_at,
+    max(started_at) as last_started_at
+from analytics.sessions
+group by extension
+"""
+
+VIEWS = ("sessions", "daily", "outcomes", "co_extensions", "config_values", "wearers", "overview")
+
+
+class _Column(dict[str, str]):
+    """Formats `{name}` as the quoted raw column, or as a typed NULL when it does not exist."""
+
+    def __init__(self, present: Iterable[str]) -> None:
+        super().__init__()
+        self.present = set(present)
+
+    def __missing__(self, name: str) -> str:
+        if name in self.present:
+            return f'"{name}"'
+        return f"cast(null as {RAW_COLUMNS[name]})"
+
+
+def statements(columns: dict[str, set[str]]) -> list[str]:
+    """The DDL for every view, given the raw tables' columns (table -> column names)."""
+    sessions_sql = SESSIONS.format_map(_Column(columns.get("sessions", set())))
+    children = columns.get("sessions__lock__extensions", set())
+    co_extensions = (
+        CO_EXTENSIONS
+        if {"slug", "display_name", "_dlt_root_id"} <= children
+        else CO_EXTENSIONS_EMPTY
+    )
+    return [
+        f"create schema if not exists {SCHEMA}",
+        sessions_sql,
+        DAILY,
+        OUTCOMES,
+        co_extensions,
+        CONFIG_VALUES,
+        WEARERS,
+        OVERVIEW,
+    ]
+
+
+def create_views(execute: Callable[[str], Any], columns: dict[str, set[str]]) -> list[str]:
+    """Create or replace the views (the caller runs this in one transaction); return their
+    names. Nothing to do before the first load has created `chaster.sessions`."""
+    if "sessions" not in columns:
+        return []
+    for sql in statements(columns):
+        execute(sql)
+    return [f"{SCHEMA}.{name}" for name in VIEWS]
