@@ -4,6 +4,7 @@
     python3 task.py test            set up .venv, then lint and run the test suite
     python3 task.py stress          set up .venv, then the long kill-and-resume stress runs
     python3 task.py bench [options] set up .venv, then the benchmark (bench/run.py)
+    python3 task.py notebook        set up .venv and JupyterLab, then open notebooks/sessions.ipynb
 
 Only the standard library is used here, so this works before anything is installed.
 """
@@ -23,6 +24,8 @@ VENV = ROOT / ".venv"
 PYTHON = VENV / "bin" / "python"
 LOCK = ROOT / "requirements.lock"
 STAMP = VENV / ".requirements.sha256"
+# Only for opening the notebook by hand; the suite runs it without JupyterLab.
+JUPYTERLAB = "jupyterlab==4.6.6"
 
 
 def setup() -> None:
@@ -88,6 +91,12 @@ def main(argv: list[str]) -> int:
         cmd = [str(PYTHON), "-m", "pytest", "-m", "stress", *rest]
     elif command == "bench":
         cmd = [str(PYTHON), str(ROOT / "bench" / "run.py"), *rest]
+    elif command == "notebook":
+        if not (VENV / "bin" / "jupyter-lab").exists():
+            print(f"installing {JUPYTERLAB} ...", file=sys.stderr, flush=True)
+            pip = [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+            subprocess.run([*pip, JUPYTERLAB, "-c", str(LOCK)], check=True)
+        cmd = [str(VENV / "bin" / "jupyter-lab"), "notebooks/sessions.ipynb", *rest]
     else:
         print(__doc__, file=sys.stderr)
         return 2

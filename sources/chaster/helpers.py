@@ -556,7 +556,8 @@ def refresh_sessions(
         entry["locked"] = locked_now
         entry["last_sweep"] = sweep_started
         return
-    stats.refresh[slug] = f"locked sweep + {leavers_estimate} GETs = {cost_a} more requests" + (
+    more = f"{cost_a} more request{'s' if cost_a != 1 else ''}"
+    stats.refresh[slug] = f"locked sweep + {leavers_estimate} GETs = {more}" + (
         f" <= {cost_b}-page full sweep" if cost_b is not None else ""
     )
     locked_now = {}

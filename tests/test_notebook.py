@@ -1,0 +1,65 @@
+"""The notebook runs top to bottom against a fresh demo database and draws every chart."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import nbclient
+import nbformat
+from conftest import ROOT, SLUG, run_process
+
+from pipelines.sessions import DEMO_SESSIONS
+from standin import Population
+
+NOTEBOOK = ROOT / "notebooks" / "sessions.ipynb"
+
+
+def test_notebook_runs_against_the_demo_database(home, monkeypatch):
+    demo = run_process("--demo", "--quiet")
+    assert demo.code == 0, demo.err
+    monkeypatch.setenv("CHASTER_DUCKDB", str(home / "chaster_demo.duckdb"))
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    for cell in notebook.cells:  # what is committed must not stand in for what runs now
+        if cell.cell_type == "code":
+            cell.outputs = []
+    client = nbclient.NotebookClient(
+        notebook, timeout=120, resources={"metadata": {"path": str(NOTEBOOK.parent)}}
+    )
+    client.execute()  # raises CellExecutionError, with the cell, if any cell fails
+
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    charts = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(charts) == 7
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert f"database: {home / 'chaster_demo.duckdb'}" in text
+
+    # the overview table the notebook prints carries the seeded figures
+    population = Population(DEMO_SESSIONS)
+    real = [
+        population.session(s)["lock"]
+        for s in population.session_ids(SLUG)
+        if not population.session(s)["lock"]["isTestLock"]
+    ]
+    statuses = Counter(lock["status"] for lock in real)
+    overview_row = next(line for line in text.splitlines() if line.startswith(f"│ {SLUG}"))
+    cells = [c.strip() for c in overview_row.strip("│").split("│")]
+    assert cells[:5] == [
+        SLUG,
+        str(len(real)),
+        str(statuses["locked"]),
+        str(statuses["unlocked"]),
+        str(statuses["deserted"]),
+    ]
+
+
+def test_committed_outputs_come_from_the_demo_database():
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    streams = "".join(
+        o.get("text", "")
+        for c in notebook.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "stream"
+    )
+    assert "database: chaster_demo.duckdb" in streams
