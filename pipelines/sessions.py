@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import os
+import re
 import sys
 import time
 import tomllib
@@ -51,6 +52,8 @@ from dlt.common.configuration.exceptions import (  # noqa: E402
     ConfigFieldMissingException,
     ConfigurationValueError,
 )
+from dlt.common.destination.exceptions import DestinationException  # noqa: E402
+from dlt.destinations.exceptions import DatabaseUndefinedRelation  # noqa: E402
 
 from sources.chaster import RunStats, chaster, cursor_states  # noqa: E402
 from sources.chaster.errors import (  # noqa: E402
@@ -82,6 +85,17 @@ class RunPlan:
     duckdb_path: Path
     source_args: dict[str, Any] = field(default_factory=dict)
     demo: bool = False
+    destination: str | None = None  # a destination named in config; None: the DuckDB file
+    report: Path | None = None
+
+    @property
+    def on_duckdb(self) -> bool:
+        return self.destination is None
+
+    def where(self) -> str:
+        if self.on_duckdb:
+            return f"DuckDB: {self.duckdb_path} (schema {DATASET})"
+        return f"destination: {self.destination} (dataset {DATASET})"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -118,12 +132,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="walk every session again instead of starting from the stored cursor",
     )
+    parser.add_argument(
+        "--destination",
+        metavar="NAME",
+        help="load into a destination configured under [destination.NAME] (or a dlt type such "
+        "as postgres) instead of a DuckDB file; default from CHASTER__DESTINATION or "
+        "[chaster] destination",
+    )
+    parser.add_argument(
+        "--report",
+        metavar="PATH",
+        help="write a JSON report of the run (status, timings, figures per extension, errors)",
+    )
     parser.add_argument("--verbose", action="store_true", help="show dlt's logs and tracebacks")
     parser.add_argument("--quiet", action="store_true", help="no progress lines, summary only")
     return parser.parse_args(argv)
 
 
 def plan_run(args: argparse.Namespace) -> RunPlan:
+    report = Path(args.report).resolve() if args.report else None
     source_args: dict[str, Any] = {}
     if args.status is not None:
         source_args["status"] = args.status
@@ -136,8 +163,22 @@ def plan_run(args: argparse.Namespace) -> RunPlan:
         # The stand-in has no rate limit; the real budget would only slow the demo down.
         source_args.update(api_token=DEMO_TOKEN, requests_per_minute=60_000)
         path = Path(args.duckdb or DEMO_DUCKDB)
-        return RunPlan(DEMO_PIPELINE_NAME, path.resolve(), source_args, demo=True)
-    return RunPlan(PIPELINE_NAME, Path(args.duckdb or DEFAULT_DUCKDB).resolve(), source_args)
+        return RunPlan(DEMO_PIPELINE_NAME, path.resolve(), source_args, demo=True, report=report)
+    destination = None if args.duckdb else args.destination or configured_destination()
+    return RunPlan(
+        PIPELINE_NAME,
+        Path(args.duckdb or DEFAULT_DUCKDB).resolve(),
+        source_args,
+        destination=destination,
+        report=report,
+    )
+
+
+def configured_destination() -> str | None:
+    """The destination named by CHASTER__DESTINATION or `[chaster] destination` in config.toml;
+    `duckdb` (or nothing) means the DuckDB file."""
+    name = dlt.config.get("chaster.destination", str)
+    return None if not name or name == "duckdb" else name
 
 
 @contextmanager
@@ -187,66 +228,81 @@ def check_duckdb(path: Path) -> None:
         ) from None
 
 
-def bind_to_destination(pipeline: dlt.Pipeline, path: Path) -> dlt.Pipeline:
+def bind_to_destination(pipeline: dlt.Pipeline, plan: RunPlan) -> dlt.Pipeline:
     """Forget local state that belongs to another DuckDB file, so cursors come from this one.
 
     dlt restores state from the destination only when it is newer than the local copy; a user
     switching `--duckdb` between existing files would otherwise carry one file's cursor into
     the other and silently skip sessions.
     """
+    target = str(plan.duckdb_path) if plan.on_duckdb else f"{plan.destination}/{DATASET}"
     marker = Path(pipeline.working_dir) / "destination.txt"
-    if marker.exists() and marker.read_text() != str(path):
+    if marker.exists() and marker.read_text() != target:
         pipeline = pipeline.drop()
     Path(pipeline.working_dir).mkdir(parents=True, exist_ok=True)
-    marker.write_text(str(path))
+    marker.write_text(target)
     return pipeline
 
 
-def remove_if_empty(path: Path) -> None:
+def remove_if_empty(plan: RunPlan) -> None:
     """Delete a DuckDB file this run created but loaded nothing into: a failed first run
     leaves the folder as it found it."""
-    if path.is_file() and not table_counts(path):
-        path.unlink()
-        Path(f"{path}.wal").unlink(missing_ok=True)
+    if plan.on_duckdb and plan.duckdb_path.is_file() and not _tables(plan, None):
+        plan.duckdb_path.unlink()
+        Path(f"{plan.duckdb_path}.wal").unlink(missing_ok=True)
 
 
-def table_counts(path: Path) -> dict[str, int]:
+def destination_rows(
+    plan: RunPlan, pipeline: dlt.Pipeline | None, sql: str, *params: Any
+) -> list[tuple[Any, ...]]:
+    """Rows of a read-only query on the run's destination; none if nothing was loaded yet.
+
+    A DuckDB file is opened read-only (and never created); other destinations go through dlt's
+    SQL client, whose `%s` parameters both use.
+    """
+    if plan.on_duckdb:
+        if not plan.duckdb_path.exists():
+            return []
+        with duckdb.connect(str(plan.duckdb_path), read_only=True) as con:
+            return con.execute(sql.replace("%s", "?"), list(params)).fetchall()
+    assert pipeline is not None, "a destination other than DuckDB is read through its pipeline"
+    try:
+        with pipeline.sql_client() as client, client.execute_query(sql, *params) as cursor:
+            return list(cursor.fetchall())
+    except DatabaseUndefinedRelation:
+        return []
+
+
+def _tables(plan: RunPlan, pipeline: dlt.Pipeline | None) -> list[str]:
+    rows = destination_rows(
+        plan,
+        pipeline,
+        "select table_name from information_schema.tables where table_schema = %s "
+        "and table_name not like '\\_dlt%%' escape '\\' order by table_name",
+        DATASET,
+    )
+    return [row[0] for row in rows]
+
+
+def table_counts(plan: RunPlan, pipeline: dlt.Pipeline) -> dict[str, int]:
     """Rows per table in the dataset (empty if nothing was loaded yet)."""
-    if not path.exists():
-        return {}
-    with duckdb.connect(str(path), read_only=True) as con:
-        tables = [
-            row[0]
-            for row in con.execute(
-                "select table_name from information_schema.tables where table_schema = ? "
-                "and table_name not like '\\_dlt%' escape '\\' order by table_name",
-                [DATASET],
-            ).fetchall()
-        ]
-        return {
-            # table names come from information_schema, not from the user
-            t: con.execute(f'select count(*) from {DATASET}."{t}"').fetchone()[0]  # noqa: S608
-            for t in tables
-        }
+    return {
+        # table names come from information_schema, not from the user
+        t: destination_rows(plan, pipeline, f'select count(*) from {DATASET}."{t}"')[0][0]  # noqa: S608
+        for t in _tables(plan, pipeline)
+    }
 
 
-def sessions_per_slug(path: Path) -> dict[str, tuple[int, int]]:
+def sessions_per_slug(plan: RunPlan, pipeline: dlt.Pipeline) -> dict[str, tuple[int, int]]:
     """slug -> (sessions stored, of which marked removed)."""
-    if not path.exists():
+    if "sessions" not in _tables(plan, pipeline):
         return {}
-    with duckdb.connect(str(path), read_only=True) as con:
-        exists = con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? "
-            "and table_name = 'sessions'",
-            [DATASET],
-        ).fetchone()[0]
-        if not exists:
-            return {}
-        rows = con.execute(
-            f"select slug, count(*), count(removed_at) from {DATASET}.sessions "  # noqa: S608
-            "group by slug"
-        ).fetchall()
-        return {slug: (total, removed) for slug, total, removed in rows}
+    rows = destination_rows(
+        plan,
+        pipeline,
+        f"select slug, count(*), count(removed_at) from {DATASET}.sessions group by slug",  # noqa: S608
+    )
+    return {slug: (total, removed) for slug, total, removed in rows}
 
 
 class Progress:
@@ -281,28 +337,37 @@ class Progress:
             print(f"  waiting {seconds:.0f}s: {why}", file=sys.stderr, flush=True)
 
 
-def run(plan: RunPlan, progress: Progress) -> tuple[RunStats, int]:
-    """Run chunks until the source has no pending walk; return the stats and the chunk count."""
-    pipeline = dlt.pipeline(
-        pipeline_name=plan.pipeline_name,
-        destination=dlt.destinations.duckdb(str(plan.duckdb_path)),
-        dataset_name=DATASET,
-    )
+def run(
+    plan: RunPlan, pipeline: dlt.Pipeline, progress: Progress
+) -> tuple[RunStats, int, dlt.Pipeline]:
+    """Run chunks until the source has no pending walk: (the stats, chunks, the pipeline)."""
     stats = RunStats(progress=progress, on_wait=progress.waiting)
     chunks = 0
     with run_lock(pipeline):
-        pipeline = bind_to_destination(pipeline, plan.duckdb_path)
+        pipeline = bind_to_destination(pipeline, plan)
         stats.resumed = bool(cursor_states(pipeline).get("pending")) or bool(
             pipeline.list_extracted_load_packages() or pipeline.list_normalized_load_packages()
         )
         while True:
             source = chaster(stats=stats, **plan.source_args)
-            pipeline.run(source, loader_file_format="parquet")
+            # parquet is DuckDB's fastest format; other destinations use their own preferred one
+            pipeline.run(source, loader_file_format="parquet" if plan.on_duckdb else None)
             chunks += 1
             if not cursor_states(pipeline).get("pending"):
                 mark_removed(pipeline)
-                stats.views, stats.views_error = update_views(pipeline)
-                return stats, chunks
+                if plan.on_duckdb:
+                    stats.views, stats.views_error = update_views(pipeline)
+                return stats, chunks, pipeline
+
+
+def make_pipeline(plan: RunPlan) -> dlt.Pipeline:
+    """The pipeline object; it connects to nothing until it runs."""
+    destination: Any = (
+        dlt.destinations.duckdb(str(plan.duckdb_path)) if plan.on_duckdb else plan.destination
+    )
+    return dlt.pipeline(
+        pipeline_name=plan.pipeline_name, destination=destination, dataset_name=DATASET
+    )
 
 
 def mark_removed(pipeline: dlt.Pipeline) -> None:
@@ -327,7 +392,7 @@ def mark_removed(pipeline: dlt.Pipeline) -> None:
             if status == "all" and entry.get("last_sweep"):
                 client.execute_sql(
                     f"update {table} set removed_at = to_timestamp(%s) where slug = %s "  # noqa: S608
-                    "and removed_at is null and cast(_dlt_load_id as double) < %s",
+                    "and removed_at is null and cast(_dlt_load_id as decimal(20, 6)) < %s",
                     entry["last_sweep"],
                     slug,
                     entry["last_sweep"],
@@ -361,12 +426,13 @@ def update_views(pipeline: dlt.Pipeline) -> tuple[list[str], str | None]:
 
 def summary(
     plan: RunPlan,
+    pipeline: dlt.Pipeline,
     stats: RunStats,
     chunks: int,
     before: dict[str, tuple[int, int]],
     seconds: float,
 ) -> str:
-    after = sessions_per_slug(plan.duckdb_path)
+    after = sessions_per_slug(plan, pipeline)
     lines = [
         f"chaster: run finished in {seconds:.1f}s ({chunks} chunk{'s' if chunks != 1 else ''})"
     ]
@@ -391,27 +457,44 @@ def summary(
         f"  rate limits: {stats.rate_limited} x 429, waited {stats.rate_limit_wait:.1f}s; "
         f"pacing {stats.pacing_wait:.1f}s"
     )
-    lines.append(f"  DuckDB: {plan.duckdb_path} (schema {DATASET})")
+    lines.append(f"  {plan.where()}")
     if stats.views:
         names = ", ".join(v.split(".", 1)[1] for v in stats.views)
         lines.append(f"  analytics views: {names} (schema {VIEWS_SCHEMA})")
-    counts = table_counts(plan.duckdb_path)
+    if not plan.on_duckdb:
+        lines.append("  analytics views: DuckDB only, not created on this destination")
+    counts = table_counts(plan, pipeline)
     lines.append("  tables: " + ", ".join(f"{t} ({n:,})" for t, n in counts.items()))
     return "\n".join(lines)
 
 
 def find_cause(exc: BaseException) -> BaseException:
     """The user-facing error inside dlt's wrappers, or the innermost cause."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
     innermost = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for current in chain(exc):
         if isinstance(current, ChasterError | ConfigFieldMissingException):
             return current
         innermost = current
-        current = getattr(current, "exception", None) or current.__cause__ or current.__context__
     return innermost
+
+
+_CREDENTIALS_IN_URL = re.compile(r"://[^/@\s]+@")
+
+
+def chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and everything it wraps, once each."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = getattr(current, "exception", None) or current.__cause__ or current.__context__
+
+
+def _is_driver_error(exc: BaseException) -> bool:
+    """A database driver's own error (psycopg2, snowflake, ...), which dlt may not wrap."""
+    module = type(exc).__module__ or ""
+    return module.split(".")[0] in {"psycopg2", "psycopg", "snowflake", "google", "pyodbc"}
 
 
 def explain(exc: BaseException) -> ChasterError:
@@ -431,6 +514,16 @@ def explain(exc: BaseException) -> ChasterError:
         return ConfigError(f"invalid setting: {str(cause).splitlines()[0]}")
     if isinstance(cause, duckdb.Error):
         return DestinationError(f"DuckDB failed: {str(cause).splitlines()[0]}")
+    destination_failure = next(
+        (e for e in chain(exc) if isinstance(e, DestinationException) or _is_driver_error(e)),
+        None,
+    )
+    if destination_failure is not None:
+        first = str(find_cause(destination_failure)).strip().splitlines() or ["no message"]
+        return DestinationError(
+            f"the destination failed: {_CREDENTIALS_IN_URL.sub('://***@', first[0])}; check its "
+            "credentials under [destination.<name>] in .dlt/secrets.toml and that it is reachable"
+        )
     return ChasterError(
         f"unexpected {type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
     )
@@ -454,10 +547,12 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"demo: serving {DEMO_SESSIONS:,} seeded sessions at {standin.url}", file=sys.stderr
             )
-        check_duckdb(plan.duckdb_path)
-        before = sessions_per_slug(plan.duckdb_path)
-        stats, chunks = run(plan, progress)
-        print(summary(plan, stats, chunks, before, time.monotonic() - started))
+        if plan.on_duckdb:
+            check_duckdb(plan.duckdb_path)
+        pipeline = make_pipeline(plan)
+        before = sessions_per_slug(plan, pipeline)
+        stats, chunks, pipeline = run(plan, pipeline, progress)
+        print(summary(plan, pipeline, stats, chunks, before, time.monotonic() - started))
         if stats.views_error:
             print(f"error: {stats.views_error}", file=sys.stderr)
             return ViewsError.exit_code
@@ -471,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # every failure ends as one line and an exit code
         error = explain(exc)
         if not existed and not isinstance(error, DestinationError):
-            remove_if_empty(plan.duckdb_path)
+            remove_if_empty(plan)
         if args.verbose:
             traceback.print_exception(exc)
         print(f"error: {error.message}", file=sys.stderr)

@@ -32,12 +32,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reset-unit", choices=("seconds", "epoch", "epoch_ms"), default="seconds")
     parser.add_argument("--no-retry-after", action="store_true", help="429s without Retry-After")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to each answer")
+    parser.add_argument(
+        "--cache",
+        action="store_true",
+        help="keep each session's encoded body once served (about 5 KB a session), so repeated "
+        "runs measure the client rather than the stand-in",
+    )
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         parser.error("the stand-in only listens on loopback")
     population = Population(
         args.sessions, seed=args.seed, slugs=tuple(args.slug or ["example-extension"])
     )
+    population.cache_bodies = args.cache
     config = StandInConfig(
         token=args.token,
         order=args.order,

@@ -8,6 +8,7 @@ delete) and read the truth back from here to compare with what the pipeline stor
 from __future__ import annotations
 
 import bisect
+import json
 import random
 import threading
 import zlib
@@ -127,6 +128,10 @@ class Population:
         # fields the API starts sending one day: added to every session served (and its lock)
         self.extra_fields: dict[str, Any] = {}
         self.extra_lock_fields: dict[str, Any] = {}
+        # encoded bodies by paginationId, for benchmarks that must measure the client, not the
+        # generator (about 5 KB a session); off by default, dropped whenever a session changes
+        self.cache_bodies = False
+        self._bodies: dict[str, bytes] = {}
         self._added = 0
         for slug, n in counts.items():
             self._ids[slug] = []
@@ -195,6 +200,7 @@ class Population:
     ) -> Entry:
         """Change an entry's status or deletion and keep the per-status counts true."""
         slug, entry = self._by_session_id[session_id]
+        self._bodies.pop(entry.pagination_id, None)
         counts = self._counts[slug]
         if not entry.deleted:
             counts[entry.status] -= 1
@@ -213,10 +219,10 @@ class Population:
     def has_slug(self, slug: str) -> bool:
         return slug in self._ids
 
-    def search(
+    def search_entries(
         self, slug: str, status: str, after: str | None, limit: int, descending: bool
-    ) -> tuple[int, bool, list[dict[str, Any]]]:
-        """Answer a search: (count of all matches, hasMore, one page of sessions)."""
+    ) -> tuple[int, bool, list[Entry]]:
+        """(count of all matches, hasMore, the page's entries) of a search."""
         with self._lock:
             ids = self._ids[slug]
             entries = self._entries[slug]
@@ -242,8 +248,35 @@ class Population:
                     has_more = True
                     break
                 page.append(entry)
+            return count, has_more, page
+
+    def search(
+        self, slug: str, status: str, after: str | None, limit: int, descending: bool
+    ) -> tuple[int, bool, list[dict[str, Any]]]:
+        """Answer a search: (count of all matches, hasMore, one page of sessions)."""
+        with self._lock:
+            count, has_more, page = self.search_entries(slug, status, after, limit, descending)
             results = [{**self._session(slug, e), "paginationId": e.pagination_id} for e in page]
             return count, has_more, results
+
+    def search_encoded(
+        self, slug: str, status: str, after: str | None, limit: int, descending: bool
+    ) -> bytes:
+        """The search answer's JSON body, from cached session bodies when `cache_bodies`."""
+        with self._lock:
+            count, has_more, page = self.search_entries(slug, status, after, limit, descending)
+            results = b",".join(self._encoded(slug, e) for e in page)
+        more = b"true" if has_more else b"false"
+        return b'{"count":%d,"hasMore":%s,"results":[%s]}' % (count, more, results)
+
+    def _encoded(self, slug: str, entry: Entry) -> bytes:
+        body = self._bodies.get(entry.pagination_id)
+        if body is None:
+            session = {**self._session(slug, entry), "paginationId": entry.pagination_id}
+            body = json.dumps(session, ensure_ascii=False, separators=(",", ":")).encode()
+            if self.cache_bodies:
+                self._bodies[entry.pagination_id] = body
+        return body
 
     def get(self, session_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -320,6 +353,7 @@ class Population:
         """Change a session's free-form ``data`` and counters, as a running extension does."""
         with self._lock:
             entry = self._by_session_id[session_id][1]
+            self._bodies.pop(entry.pagination_id, None)
             entry.overrides["data"] = {**entry.overrides.get("data", {}), **data}
             entry.overrides["nbActionsRemaining"] = entry.overrides.get("nbActionsRemaining", 5) - 1
             entry.overrides["updatedAt"] = self.now

@@ -72,6 +72,7 @@ class LoggedRequest:
     body: dict[str, Any] | None
     status: int
     authorization: str | None
+    at: float = 0.0  # time.monotonic() when it arrived
 
 
 class StandIn:
@@ -144,8 +145,11 @@ class StandIn:
 
     def stats(self) -> dict[str, Any]:
         with self._guard:
+            times = [r.at for r in self.requests]
             return {
                 "requests": len(self.requests),
+                "first_at": min(times, default=None),
+                "last_at": max(times, default=None),
                 "by_endpoint": dict(Counter(_endpoint(r.path) for r in self.requests)),
                 "by_status": {
                     str(k): v for k, v in Counter(r.status for r in self.requests).items()
@@ -198,7 +202,7 @@ class StandIn:
             headers["Retry-After"] = str(max(1, math.ceil(until_reset)))
         return limited, headers
 
-    def _search(self, body: Any, fault: Fault | None) -> tuple[int, dict[str, Any]]:
+    def _search(self, body: Any, fault: Fault | None) -> tuple[int, dict[str, Any] | bytes]:
         cfg = self.config
         if not isinstance(body, dict):
             return _error(400, ["body must be a JSON object"])
@@ -225,6 +229,10 @@ class StandIn:
             return _error(404, "Extension not found")
         if fault is not None and fault.kind == "repeat_cursor":
             last_id = None
+        if fault is None or fault.kind not in ("empty_has_more", "missing_pagination_id"):
+            return 201, self.population.search_encoded(
+                slug, status, last_id, limit, descending=cfg.order == "desc"
+            )
         count, has_more, results = self.population.search(
             slug, status, last_id, limit, descending=cfg.order == "desc"
         )
@@ -287,13 +295,15 @@ class StandIn:
             return _Answer(429, _json(msg), headers)
         if authorization != f"Bearer {self.config.token}":
             return _Answer(401, _json({"statusCode": 401, "message": "Unauthorized"}), headers)
+        payload: Any
         if method == "POST" and path == SEARCH_PATH:
             status, payload = self._search(_parse(raw), fault)
         elif method == "GET" and path.startswith(GET_PREFIX) and path.count("/") == 4:
             status, payload = self._get(path[len(GET_PREFIX) :])
         else:
             status, payload = _error(404, f"Cannot {method} {path}")
-        return _Answer(status, _json(payload), headers)
+        body = payload if isinstance(payload, bytes) else _json(payload)
+        return _Answer(status, body, headers)
 
 
 @dataclass
@@ -373,6 +383,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Keep the test output quiet; the request log is the record."""
 
     def _serve(self, method: str) -> None:
+        arrived = time.monotonic()
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         authorization = self.headers.get("Authorization")
@@ -381,7 +392,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = _parse(raw) if method == "POST" else None
             with self.owner._guard:
                 self.owner.requests.append(
-                    LoggedRequest(method, self.path, body, answer.status, authorization)
+                    LoggedRequest(method, self.path, body, answer.status, authorization, arrived)
                 )
         if answer.drop:
             self.close_connection = True

@@ -7,8 +7,13 @@ requests or dlt is mocked.
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,3 +185,73 @@ def values_found(path: Path | str, needles: set[str]) -> set[str]:
                 text = "\x00".join(str(v) for v in row if v is not None)
                 found.update(n for n in needles if n in text)
     return found
+
+
+# -- a throwaway PostgreSQL server on loopback, for the destination tests ------------------------
+
+
+def _pg_bin(name: str) -> str:
+    found = shutil.which(name) or next(
+        (str(p) for p in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))), None
+    )
+    if found is None:
+        raise RuntimeError(f"PostgreSQL's {name} is not installed (.ci/run installs it)")
+    return found
+
+
+def _as_postgres_user(command: list[str], folder: Path) -> None:
+    """initdb refuses to run as root: run the server as the `postgres` user when we are root."""
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+        command = ["su", "postgres", "-s", "/bin/sh", "-c", shlex.join(command)]
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server for the whole test session; yields its base URL (no database)."""
+    folder = Path(tempfile.mkdtemp(prefix="chaster-pg-"))
+    folder.chmod(0o755)
+    data = folder / "data"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    _as_postgres_user([_pg_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"], folder)
+    options = f"-k {folder} -p {port} -h 127.0.0.1 -c fsync=off"
+    log = str(folder / "log")
+    _as_postgres_user(
+        [_pg_bin("pg_ctl"), "-D", str(data), "-o", options, "-l", log, "-w", "start"], folder
+    )
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        _as_postgres_user([_pg_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres(postgres_server: str) -> str:
+    """A fresh database on the session's server; yields its URL (with a password that trust
+    authentication ignores, so tests can search for it)."""
+    import psycopg2
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(f"postgresql://postgres@{postgres_server}/postgres")
+    try:
+        admin.autocommit = True  # CREATE DATABASE cannot run inside a transaction
+        with admin.cursor() as cursor:
+            cursor.execute(f"create database {name}")
+    finally:
+        admin.close()
+    return f"postgresql://postgres:{PG_PASSWORD}@{postgres_server}/{name}"
+
+
+PG_PASSWORD = "pg-secret-93c1"
+
+
+def pg_query(url: str, sql: str) -> list[tuple[Any, ...]]:
+    import psycopg2
+
+    with psycopg2.connect(url) as con, con.cursor() as cursor:
+        cursor.execute(sql)
+        return cursor.fetchall()

@@ -1,0 +1,369 @@
+"""Benchmark this pipeline beside the `rest_api` peer and the `requests` floor, in one run.
+
+    python bench/run.py                          # quick: 2,000 sessions, 3 repeats
+    python bench/run.py --sessions 10000 100000  # the recorded sizes (bench/RESULTS.md)
+
+For each size it starts the API stand-in in its own process (bodies cached after a warm-up pass,
+so the figures measure the clients), then runs each tool as its own process, each in a fresh
+folder with a fresh pipeline and DuckDB file, interleaved, `--repeat` times. It reports medians:
+wall time, sessions per second, peak RSS of the tool's whole process tree, and requests. It then
+measures rate-limit utilisation under a scaled budget, and the requests that steady-state
+scheduled runs spend against the minimum the API allows. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parents[1]
+SLUG = "example-extension"
+TOKEN = "bench-token"  # noqa: S105 - the loopback stand-in's token
+PAGE = 100
+
+TOOLS = {
+    "pipeline": [str(ROOT / "pipelines" / "sessions.py"), "--quiet", "--duckdb", "out.duckdb"],
+    "rest_api": [str(ROOT / "bench" / "peer_rest_api.py")],
+    "floor": [str(ROOT / "bench" / "floor.py")],
+}
+COUNT_SQL = {
+    "pipeline": "select count(*) from chaster.sessions",
+    "rest_api": "select count(*) from chaster.sessions",
+    "floor": "select count(*) from raw_sessions",
+}
+
+
+# -- the stand-in, in its own process ----------------------------------------------------------
+
+
+class StandInProcess:
+    def __init__(self, sessions: int, *args: str) -> None:
+        cmd = [sys.executable, "-m", "standin", "--port", "0", "--token", TOKEN]
+        cmd += ["--sessions", str(sessions), "--cache", *args]
+        self.process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        self.url = self.process.stdout.readline().strip()
+        if not self.url.startswith("http://"):
+            raise SystemExit(f"the stand-in did not start: {self.url!r}")
+
+    def admin(self, hook: str, body: dict | None = None) -> dict:
+        request = urllib.request.Request(  # noqa: S310 - loopback URL we started
+            f"{self.url}/_standin/{hook}", data=json.dumps(body or {}).encode(), method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310
+            return json.loads(answer.read())
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+# -- one measured run --------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    tool: str
+    seconds: float
+    peak_rss_mb: float
+    requests: int
+    rows: int
+    rate_limited: int = 0
+    request_span: float = 0.0  # first to last request, seconds
+
+
+def _tree_rss_kb(pid: int) -> int:
+    """Resident memory of a process and all its descendants, from /proc."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            total += int(next(x for x in status.splitlines() if x.startswith("VmRSS")).split()[1])
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, StopIteration, ValueError):
+            continue
+    return total
+
+
+def run_tool(
+    tool: str, standin: StandInProcess, env: dict[str, str], folder: Path, fresh: bool = True
+) -> Run:
+    """Run one tool to the end; `fresh=False` runs again in a folder kept from an earlier run
+    (its pipeline state and DuckDB file), as a scheduler would."""
+    folder.mkdir(parents=True, exist_ok=not fresh)
+    full_env = {
+        **os.environ,
+        "DLT_DATA_DIR": str(folder / "dlt"),
+        "RUNTIME__LOG_LEVEL": "ERROR",
+        "SOURCES__CHASTER__API_TOKEN": TOKEN,
+        "SOURCES__CHASTER__BASE_URL": standin.url,
+        "SOURCES__CHASTER__EXTENSION_SLUG": SLUG,
+        **env,
+    }
+    standin.admin("reset-log")
+    peak = 0
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, *TOOLS[tool]],
+        cwd=folder,
+        env=full_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss_kb(process.pid))
+            done.wait(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, err = process.communicate()
+    seconds = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    if process.returncode != 0:
+        print(f"  {tool} failed (exit {process.returncode}): {err.strip()[-500:]}", flush=True)
+        return Run(tool, seconds, peak / 1024, standin.admin("stats")["requests"], -1)
+    stats = standin.admin("stats")
+    with duckdb.connect(str(folder / "out.duckdb"), read_only=True) as con:
+        rows = con.execute(COUNT_SQL[tool]).fetchall()[0][0]
+    span = (stats["last_at"] - stats["first_at"]) if stats["requests"] > 1 else 0.0
+    return Run(
+        tool,
+        seconds,
+        peak / 1024,
+        stats["requests"],
+        rows,
+        stats["by_status"].get("429", 0),
+        span,
+    )
+
+
+# -- the three parts of the benchmark ----------------------------------------------------------
+
+
+def compare(
+    sessions: int,
+    repeat: int,
+    work: Path,
+    tools: list[str],
+    env: dict[str, str],
+    peer_repeat: int | None = None,
+) -> dict[str, list[Run]]:
+    """Backfill `sessions` with each tool, `repeat` times, interleaved."""
+    standin = StandInProcess(sessions)
+    try:
+        run_tool("floor", standin, {}, work / f"warmup-{sessions}")  # fills the body cache
+        runs: dict[str, list[Run]] = {tool: [] for tool in tools}
+        for i in range(repeat):
+            for tool in tools:
+                if tool == "rest_api" and peer_repeat is not None and i >= peer_repeat:
+                    continue
+                env = {"SOURCES__CHASTER__REQUESTS_PER_MINUTE": "1000000", **env}
+                run = run_tool(tool, standin, env, work / f"{tool}-{sessions}-{i}")
+                if run.rows == -1:
+                    runs[tool].append(run)
+                    continue
+                if run.rows != sessions:
+                    raise SystemExit(f"{tool} loaded {run.rows} of {sessions} sessions")
+                runs[tool].append(run)
+                print(
+                    f"  {sessions:>7,} sessions  {tool:<8} run {i + 1}: {run.seconds:6.1f} s, "
+                    f"{run.peak_rss_mb:6.0f} MB, {run.requests} requests",
+                    flush=True,
+                )
+        return runs
+    finally:
+        standin.stop()
+
+
+def utilisation(sessions: int, work: Path, per_second: int = 20, window: int = 10) -> list[str]:
+    """A backfill under a budget of `per_second` requests a second (a rolling `window`)."""
+    limit = per_second * window
+    standin = StandInProcess(sessions, "--rate-limit", str(limit), "--rate-window", str(window))
+    lines = []
+    try:
+        run_tool("floor", standin, {}, work / f"warmup-rate-{sessions}")
+        time.sleep(window)  # the warm-up's requests leave the window
+        settings = {
+            "default chunking": {},
+            "chunk_pages scaled to the budget": {"SOURCES__CHASTER__CHUNK_PAGES": "600"},
+        }
+        for label, extra in settings.items():
+            env = {"SOURCES__CHASTER__REQUESTS_PER_MINUTE": str(per_second * 60), **extra}
+            run = run_tool("pipeline", standin, env, work / f"rate-{label[:7]}-{sessions}")
+            during = (run.requests - 1) / run.request_span if run.request_span else 0.0
+            overall = run.requests / run.seconds
+            lines.append(
+                f"  {label}: {run.requests} requests, {run.rate_limited} x 429; request rate "
+                f"{during:.2f}/s while fetching = {during / per_second:.1%} of the "
+                f"{per_second}/s budget ({overall:.2f}/s = {overall / per_second:.1%} over the "
+                f"whole run, {run.seconds:.1f} s)"
+            )
+            time.sleep(window)
+    finally:
+        standin.stop()
+    return lines
+
+
+def efficiency(sessions: int, work: Path) -> list[str]:
+    """Requests a scheduled run spends when little has changed, against the API's minimum."""
+    standin = StandInProcess(sessions)
+    folder = work / f"steady-{sessions}"
+    peer_folder = work / f"steady-peer-{sessions}"
+    env = {"SOURCES__CHASTER__REQUESTS_PER_MINUTE": "1000000"}
+    lines = []
+    try:
+        first = run_tool("pipeline", standin, env, folder)
+        peer = run_tool("rest_api", standin, env, peer_folder)
+        lines.append(
+            f"  backfill of {sessions:,}: pipeline {first.requests} requests, "
+            f"rest_api {peer.requests} (minimum {math.ceil(sessions / PAGE)})"
+        )
+        steps = [
+            ("nothing new", {}),
+            ("5 new", {"add": 5}),
+            ("20 ended, 5 new", {"add": 5, "end": 20}),
+        ]
+        for label, change in steps:
+            if change:
+                standin.admin("mutate", change)
+            locked = standin.admin("truth")[SLUG]
+            running = sum(1 for status in locked.values() if status == "locked")
+            total = len(locked)
+            ended = change.get("end", 0)
+            # the API has no "changed since": the running set must be re-read (one locked
+            # sweep), and each lock that left it fetched (a GET), unless a full sweep is cheaper
+            minimum = 1 + min(math.ceil(running / PAGE) + ended, math.ceil(total / PAGE))
+            again = run_tool("pipeline", standin, env, folder, fresh=False)
+            cursor_only = run_tool(
+                "pipeline",
+                standin,
+                {**env, "SOURCES__CHASTER__REFRESH": "false"},
+                folder,
+                fresh=False,
+            )
+            peer_run = run_tool("rest_api", standin, env, peer_folder, fresh=False)
+            lines.append(
+                f"  {label:<16} pipeline {again.requests:>4} requests (minimum {minimum}: new "
+                f"page + {math.ceil(running / PAGE)}-page locked sweep + {ended} GETs); "
+                f"refresh=false {cursor_only.requests} (minimum 1); rest_api {peer_run.requests}"
+            )
+    finally:
+        standin.stop()
+    return lines
+
+
+# -- report -----------------------------------------------------------------------------------
+
+
+def median(runs: list[Run], attr: str) -> float:
+    return statistics.median(getattr(r, attr) for r in runs)
+
+
+def report(results: dict[int, dict[str, list[Run]]]) -> list[str]:
+    lines = []
+    for sessions, runs in results.items():
+        lines.append(f"{sessions:,} sessions (median of {len(next(iter(runs.values())))}):")
+        for tool, tool_runs in runs.items():
+            failed = [r for r in tool_runs if r.rows == -1]
+            if failed:
+                lines.append(
+                    f"  {tool:<8} FAILED in {len(failed)} of {len(tool_runs)} runs (after "
+                    f"{failed[0].seconds:.0f} s, peak RSS {failed[0].peak_rss_mb:.0f} MB)"
+                )
+                tool_runs = [r for r in tool_runs if r.rows != -1]
+                runs[tool] = tool_runs
+                if not tool_runs:
+                    continue
+            seconds = median(tool_runs, "seconds")
+            runs_note = f" ({len(tool_runs)} run{'s' if len(tool_runs) > 1 else ''})"
+            lines.append(
+                f"  {tool:<8} {seconds:7.1f} s  {sessions / seconds:8,.0f} sessions/s  "
+                f"peak RSS {median(tool_runs, 'peak_rss_mb'):6.0f} MB  "
+                f"{int(median(tool_runs, 'requests'))} requests{runs_note}"
+            )
+        if set(runs) != set(TOOLS) or not all(runs.values()):
+            continue
+        ours = median(runs["pipeline"], "seconds")
+        lines.append(
+            f"  pipeline vs rest_api: {median(runs['rest_api'], 'seconds') / ours:.2f}x faster; "
+            f"pipeline vs floor: {ours / median(runs['floor'], 'seconds'):.2f}x the floor's time"
+        )
+    sizes = sorted(results)
+    if len(sizes) > 1 and "pipeline" in results[sizes[0]]:
+        small, large = sizes[0], sizes[-1]
+        ratio = median(results[large]["pipeline"], "peak_rss_mb") / median(
+            results[small]["pipeline"], "peak_rss_mb"
+        )
+        lines.append(f"pipeline peak RSS at {large:,} / at {small:,}: {ratio:.2f}x")
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, nargs="+", default=[2000])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--peer-repeat", type=int, help="run the rest_api peer fewer times (it is slow at 100k)"
+    )
+    parser.add_argument("--rate-sessions", type=int, default=10000, help="size of the rate run")
+    parser.add_argument(
+        "--tools", nargs="+", choices=list(TOOLS), default=list(TOOLS), help="a subset"
+    )
+    parser.add_argument(
+        "--env", action="append", default=[], help="NAME=VALUE for the tools (to try settings)"
+    )
+    parser.add_argument("--only-compare", action="store_true", help="skip rate and steady runs")
+    parser.add_argument("--keep", action="store_true", help="keep the run folders")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="chaster-bench-"))
+    print(
+        f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        flush=True,
+    )
+    try:
+        env = dict(item.split("=", 1) for item in args.env)
+        results = {
+            n: compare(n, args.repeat, work, args.tools, env, args.peer_repeat)
+            for n in args.sessions
+        }
+        lines = report(results)
+        if not args.only_compare:
+            size = args.rate_sessions
+            lines.append(f"rate-limit utilisation, {size:,}-session backfill, budget 20/s:")
+            lines += utilisation(size, work)
+            smallest = min(args.sessions)
+            lines.append(f"request efficiency of scheduled runs on {smallest:,} sessions:")
+            lines += efficiency(smallest, work)
+        print("\n" + "\n".join(lines))
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
