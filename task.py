@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -53,6 +54,23 @@ def setup() -> None:
     STAMP.write_text(wanted)
 
 
+def ensure_postgres_binaries() -> None:
+    """The destination tests start a throwaway PostgreSQL server: install it if it is missing
+    and this user may (Debian/Ubuntu as root); otherwise those tests say what is missing."""
+    if shutil.which("initdb") or list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        print("PostgreSQL is not installed: the destination tests will fail", file=sys.stderr)
+        return
+    print("installing PostgreSQL for the destination tests ...", file=sys.stderr, flush=True)
+    quiet = {
+        "stdout": subprocess.DEVNULL,
+        "env": {**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    }
+    subprocess.run(["apt-get", "update", "-qq"], check=True, **quiet)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "postgresql"], check=True, **quiet)
+
+
 def token_configured() -> bool:
     """Whether a real API token is set, in the environment or in .dlt/secrets.toml."""
     if os.environ.get("SOURCES__CHASTER__API_TOKEN"):
@@ -81,6 +99,7 @@ def main(argv: list[str]) -> int:
             rest = ["--demo", *rest]
         cmd = [str(PYTHON), str(ROOT / "pipelines" / "sessions.py"), *rest]
     elif command == "test":
+        ensure_postgres_binaries()
         lint = subprocess.run([str(PYTHON), "-m", "ruff", "check", "."], cwd=ROOT)
         fmt = subprocess.run([str(PYTHON), "-m", "ruff", "format", "--check", "."], cwd=ROOT)
         if lint.returncode or fmt.returncode:

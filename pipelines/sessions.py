@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import json
 import os
 import re
 import sys
@@ -337,11 +338,8 @@ class Progress:
             print(f"  waiting {seconds:.0f}s: {why}", file=sys.stderr, flush=True)
 
 
-def run(
-    plan: RunPlan, pipeline: dlt.Pipeline, progress: Progress
-) -> tuple[RunStats, int, dlt.Pipeline]:
-    """Run chunks until the source has no pending walk: (the stats, chunks, the pipeline)."""
-    stats = RunStats(progress=progress, on_wait=progress.waiting)
+def run(plan: RunPlan, pipeline: dlt.Pipeline, stats: RunStats) -> tuple[int, dlt.Pipeline]:
+    """Run chunks until the source has no pending walk: (chunks, the pipeline)."""
     chunks = 0
     with run_lock(pipeline):
         pipeline = bind_to_destination(pipeline, plan)
@@ -357,7 +355,7 @@ def run(
                 mark_removed(pipeline)
                 if plan.on_duckdb:
                     stats.views, stats.views_error = update_views(pipeline)
-                return stats, chunks, pipeline
+                return chunks, pipeline
 
 
 def make_pipeline(plan: RunPlan) -> dlt.Pipeline:
@@ -430,9 +428,9 @@ def summary(
     stats: RunStats,
     chunks: int,
     before: dict[str, tuple[int, int]],
+    after: dict[str, tuple[int, int]],
     seconds: float,
 ) -> str:
-    after = sessions_per_slug(plan, pipeline)
     lines = [
         f"chaster: run finished in {seconds:.1f}s ({chunks} chunk{'s' if chunks != 1 else ''})"
     ]
@@ -529,15 +527,76 @@ def explain(exc: BaseException) -> ChasterError:
     )
 
 
+def write_report(
+    plan: RunPlan,
+    stats: RunStats,
+    outcome: tuple[str, int, str | None],
+    counts: tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]],
+    timing: tuple[float, float],
+    chunks: int,
+) -> None:
+    """The run as JSON for schedulers and monitors: what `--report PATH` writes, on success and
+    on failure alike. No token or credential can reach it: errors are already redacted."""
+    status, code, error = outcome
+    before, after = counts
+    started_at, seconds = timing
+    slugs = sorted(set(after) | set(stats.order_seen) | set(stats.requests_by_slug))
+    extensions = {}
+    for slug in slugs:
+        total, removed = after.get(slug, before.get(slug, (0, 0)))
+        total_before, removed_before = before.get(slug, (0, 0))
+        extensions[slug] = {
+            "new": total - total_before,
+            "updated": stats.updated.get(slug, 0),
+            "newly_removed": removed - removed_before,
+            "total": total,
+            "removed": removed,
+            "requests": stats.requests_by_slug.get(slug, 0),
+            "sort_order": stats.order_seen.get(slug),
+            "refresh": stats.refresh.get(slug),
+        }
+    report = {
+        "status": status,
+        "exit_code": code,
+        "error": error,
+        "pipeline": plan.pipeline_name,
+        "destination": "duckdb" if plan.on_duckdb else plan.destination,
+        "location": str(plan.duckdb_path) if plan.on_duckdb else f"{plan.destination}/{DATASET}",
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_at)),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_at + seconds)),
+        "seconds": round(seconds, 3),
+        "chunks": chunks,
+        "resumed": stats.resumed,
+        "requests": {
+            "total": stats.requests,
+            "search": stats.search_requests,
+            "get": stats.get_requests,
+            "pages": stats.pages,
+            "retries": stats.retries,
+            "rate_limited": stats.rate_limited,
+            "rate_limit_wait_seconds": round(stats.rate_limit_wait, 3),
+            "pacing_wait_seconds": round(stats.pacing_wait, 3),
+        },
+        "extensions": extensions,
+        "views": stats.views,
+    }
+    plan.report.parent.mkdir(parents=True, exist_ok=True)
+    plan.report.write_text(json.dumps(report, indent=2) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.verbose:
         os.environ["RUNTIME__LOG_LEVEL"] = "INFO"
     plan = plan_run(args)
     progress = Progress(enabled=not args.quiet)
-    started = time.monotonic()
+    stats = RunStats(progress=progress, on_wait=progress.waiting)
+    started, started_at = time.monotonic(), time.time()
     standin = None
     existed = plan.duckdb_path.exists()
+    before: dict[str, tuple[int, int]] = {}
+    after: dict[str, tuple[int, int]] = {}
+    chunks = 0
     try:
         if plan.demo:
             from standin import Population, StandIn, StandInConfig
@@ -551,18 +610,19 @@ def main(argv: list[str] | None = None) -> int:
             check_duckdb(plan.duckdb_path)
         pipeline = make_pipeline(plan)
         before = sessions_per_slug(plan, pipeline)
-        stats, chunks, pipeline = run(plan, pipeline, progress)
-        print(summary(plan, pipeline, stats, chunks, before, time.monotonic() - started))
+        chunks, pipeline = run(plan, pipeline, stats)
+        after = sessions_per_slug(plan, pipeline)
+        seconds = time.monotonic() - started
+        print(summary(plan, pipeline, stats, chunks, before, after, seconds))
         if stats.views_error:
             print(f"error: {stats.views_error}", file=sys.stderr)
-            return ViewsError.exit_code
-        return 0
+            outcome = ("loaded_but_views_failed", ViewsError.exit_code, stats.views_error)
+        else:
+            outcome = ("succeeded", 0, None)
     except KeyboardInterrupt:
-        print(
-            "error: interrupted; the next run continues from the last committed chunk",
-            file=sys.stderr,
-        )
-        return 130
+        message = "interrupted; the next run continues from the last committed chunk"
+        print(f"error: {message}", file=sys.stderr)
+        outcome = ("interrupted", 130, message)
     except Exception as exc:  # every failure ends as one line and an exit code
         error = explain(exc)
         if not existed and not isinstance(error, DestinationError):
@@ -570,10 +630,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.verbose:
             traceback.print_exception(exc)
         print(f"error: {error.message}", file=sys.stderr)
-        return error.exit_code
+        outcome = ("failed", error.exit_code, error.message)
     finally:
         if standin is not None:
             standin.stop()
+    if plan.report is not None:
+        timing = (started_at, time.monotonic() - started)
+        write_report(plan, stats, outcome, (before, after), timing, chunks)
+    return outcome[1]
 
 
 if __name__ == "__main__":

@@ -146,6 +146,7 @@ def chaster(
                 key_ = cursor_key(slug, status)
                 if key_ in run_stats.completed:
                     continue
+                run_stats.current_slug = slug
                 entry: dict[str, Any] = cursors.setdefault(key_, {})
                 if key_ not in run_stats.started:
                     run_stats.started.add(key_)

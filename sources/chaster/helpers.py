@@ -59,6 +59,8 @@ class RunStats:
     removed: dict[str, int] = field(default_factory=dict)  # slug -> sessions found gone
     progress: Callable[[RunStats, str, int], None] | None = None  # (stats, slug, total count)
     on_wait: Callable[[float, str], None] | None = None  # (seconds, why): a long wait begins
+    current_slug: str = ""  # the extension being fetched, so requests are counted per slug
+    requests_by_slug: dict[str, int] = field(default_factory=dict)
     views: list[str] = field(default_factory=list)  # analytics views re-created after the load
     views_error: str | None = None  # why they could not be (the load itself succeeded)
 
@@ -179,6 +181,8 @@ class ChasterClient:
         while True:
             self.stats.pacing_wait += self.limiter.wait()
             self.stats.requests += 1
+            slug = self.stats.current_slug
+            self.stats.requests_by_slug[slug] = self.stats.requests_by_slug.get(slug, 0) + 1
             if method == "POST":
                 self.stats.search_requests += 1
             else:
