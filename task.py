@@ -1,6 +1,7 @@
 """Set up the project and run it, with nothing but Python 3.11+: the README's two commands.
 
     python3 task.py run [options]   set up .venv, then load sessions (the demo when no token is set)
+    python3 task.py setup           set up .venv only
     python3 task.py test            set up .venv, then lint and run the test suite
     python3 task.py stress          set up .venv, then the long kill-and-resume stress runs
     python3 task.py bench [options] set up .venv, then the benchmark (bench/run.py)
@@ -89,6 +90,8 @@ def token_configured() -> bool:
 def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("run", [])
     setup()
+    if command == "setup":
+        return 0
     if command == "run":
         if not token_configured() and "--demo" not in rest:
             print(
