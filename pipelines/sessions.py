@@ -350,12 +350,49 @@ def run(plan: RunPlan, pipeline: dlt.Pipeline, stats: RunStats) -> tuple[int, dl
             source = chaster(stats=stats, **plan.source_args)
             # parquet is DuckDB's fastest format; other destinations use their own preferred one
             pipeline.run(source, loader_file_format="parquet" if plan.on_duckdb else None)
+            stats.repaired += repair_duplicates(pipeline)
             chunks += 1
             if not cursor_states(pipeline).get("pending"):
                 mark_removed(pipeline)
                 if plan.on_duckdb:
                     stats.views, stats.views_error = update_views(pipeline)
                 return chunks, pipeline
+
+
+def repair_duplicates(pipeline: dlt.Pipeline) -> int:
+    """Delete rows that one load inserted twice; return how many.
+
+    dlt 1.31 can insert a package's root rows twice when the process is killed in the middle of
+    its merge (the crash tests reproduce it; dlt-hub/dlt#3023): same `_dlt_id`, same load id.
+    Each load is followed by this check, so the next run repairs what a killed one left. It
+    costs one `count(distinct _dlt_id)` per table when nothing is wrong.
+    """
+    kind = pipeline.destination.destination_type.rsplit(".", 1)[-1]
+    row = {"duckdb": "rowid", "postgres": "ctid"}.get(kind)
+    if row is None:
+        return 0
+    repaired = 0
+    with pipeline.sql_client() as client:
+        with client.execute_query(
+            "select table_name from information_schema.tables where table_schema = %s "
+            "and table_name not like '\\_dlt%%' escape '\\'",
+            client.dataset_name,
+        ) as cursor:
+            tables = [r[0] for r in cursor.fetchall()]
+        for table in tables:
+            name = client.make_qualified_table_name(table)
+            # names come from information_schema, not from the user
+            check = f"select count(*) - count(distinct _dlt_id) from {name}"  # noqa: S608
+            with client.execute_query(check) as cursor:
+                extra = cursor.fetchall()[0][0]
+            if extra:
+                client.execute_sql(
+                    f"delete from {name} where {row} in (select {row} from (select {row}, "  # noqa: S608
+                    f"row_number() over (partition by _dlt_id order by {row}) as n "
+                    f"from {name}) d where n > 1)"
+                )
+                repaired += extra
+    return repaired
 
 
 def make_pipeline(plan: RunPlan) -> dlt.Pipeline:
@@ -436,6 +473,11 @@ def summary(
     ]
     if stats.resumed:
         lines.append("  resumed an interrupted run from its last committed chunk")
+    if stats.repaired:
+        lines.append(
+            f"  removed {stats.repaired:,} duplicate rows an interrupted load had left "
+            "(dlt-hub/dlt#3023)"
+        )
     for slug in sorted(set(after) | set(stats.order_seen)):
         total, removed = after.get(slug, (0, 0))
         total_before, removed_before = before.get(slug, (0, 0))
