@@ -18,6 +18,7 @@ import json
 import math
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -102,6 +103,15 @@ def _tree_rss_kb(pid: int) -> int:
     return total
 
 
+PEER_MEMORY_LIMIT = 16 * 1024**3
+
+
+def _limit_memory() -> None:
+    """The peer's memory grows with the data (4 GB at 10,000 sessions): cap its address space
+    so that at 100,000 it fails on its own instead of the machine's OOM killer taking others."""
+    resource.setrlimit(resource.RLIMIT_AS, (PEER_MEMORY_LIMIT, PEER_MEMORY_LIMIT))
+
+
 def run_tool(
     tool: str, standin: StandInProcess, env: dict[str, str], folder: Path, fresh: bool = True
 ) -> Run:
@@ -123,6 +133,7 @@ def run_tool(
     process = subprocess.Popen(
         [sys.executable, *TOOLS[tool]],
         cwd=folder,
+        preexec_fn=_limit_memory if tool == "rest_api" else None,
         env=full_env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

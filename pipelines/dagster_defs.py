@@ -35,12 +35,10 @@ from pipelines.sessions import (  # noqa: E402
     DEFAULT_DUCKDB,
     PIPELINE_NAME,
     RunPlan,
-    check_duckdb,
     configured_destination,
     explain,
+    load,
     make_pipeline,
-    run,
-    sessions_per_slug,
 )
 from sources.chaster import RunStats, chaster  # noqa: E402
 
@@ -72,18 +70,13 @@ def chaster_sessions(
     plan = current_plan()
     stats = RunStats()
     try:
-        if plan.on_duckdb:
-            check_duckdb(plan.duckdb_path)
-        pipeline = make_pipeline(plan)
-        before = sessions_per_slug(plan, pipeline)
-        chunks, pipeline = run(plan, pipeline, stats)
-        after = sessions_per_slug(plan, pipeline)
+        chunks, _, after = load(plan, stats)
     except Exception as exc:  # the same one readable line the command prints
         raise Failure(description=explain(exc).message) from None
     if stats.views_error:
         context.log.warning(stats.views_error)
     metadata = {
-        "new": sum(after.get(s, (0, 0))[0] - before.get(s, (0, 0))[0] for s in after),
+        "new": sum(after[s][0] - stats.stored_before.get(s, (0, 0))[0] for s in after),
         "re_read": sum(stats.updated.values()),
         "total": sum(total for total, _ in after.values()),
         "requests": stats.requests,

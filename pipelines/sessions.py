@@ -338,6 +338,17 @@ class Progress:
             print(f"  waiting {seconds:.0f}s: {why}", file=sys.stderr, flush=True)
 
 
+def load(plan: RunPlan, stats: RunStats) -> tuple[int, dlt.Pipeline, dict[str, tuple[int, int]]]:
+    """The whole load, as the command and the Dagster assets run it: (chunks, the pipeline,
+    sessions per slug after). The counts before are kept in `stats.stored_before`."""
+    if plan.on_duckdb:
+        check_duckdb(plan.duckdb_path)
+    pipeline = make_pipeline(plan)
+    stats.stored_before = sessions_per_slug(plan, pipeline)
+    chunks, pipeline = run(plan, pipeline, stats)
+    return chunks, pipeline, sessions_per_slug(plan, pipeline)
+
+
 def run(plan: RunPlan, pipeline: dlt.Pipeline, stats: RunStats) -> tuple[int, dlt.Pipeline]:
     """Run chunks until the source has no pending walk: (chunks, the pipeline)."""
     chunks = 0
@@ -636,7 +647,6 @@ def main(argv: list[str] | None = None) -> int:
     started, started_at = time.monotonic(), time.time()
     standin = None
     existed = plan.duckdb_path.exists()
-    before: dict[str, tuple[int, int]] = {}
     after: dict[str, tuple[int, int]] = {}
     chunks = 0
     try:
@@ -648,12 +658,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"demo: serving {DEMO_SESSIONS:,} seeded sessions at {standin.url}", file=sys.stderr
             )
-        if plan.on_duckdb:
-            check_duckdb(plan.duckdb_path)
-        pipeline = make_pipeline(plan)
-        before = sessions_per_slug(plan, pipeline)
-        chunks, pipeline = run(plan, pipeline, stats)
-        after = sessions_per_slug(plan, pipeline)
+        chunks, pipeline, after = load(plan, stats)
+        before = stats.stored_before
         seconds = time.monotonic() - started
         print(summary(plan, pipeline, stats, chunks, before, after, seconds))
         if stats.views_error:
@@ -678,7 +684,7 @@ def main(argv: list[str] | None = None) -> int:
             standin.stop()
     if plan.report is not None:
         timing = (started_at, time.monotonic() - started)
-        write_report(plan, stats, outcome, (before, after), timing, chunks)
+        write_report(plan, stats, outcome, (stats.stored_before, after), timing, chunks)
     return outcome[1]
 
 

@@ -41,6 +41,7 @@ class RunStats:
     retries: int = 0
     resumed: bool = False  # the previous run stopped mid-backfill or left a package unloaded
     repaired: int = 0  # duplicate rows an interrupted load had left, removed by this run
+    stored_before: dict[str, tuple[int, int]] = field(default_factory=dict)  # slug -> counts
     rate_limited: int = 0  # 429 answers
     rate_limit_wait: float = 0.0  # seconds waited because of 429s or an exhausted budget
     pacing_wait: float = 0.0  # seconds spent spacing requests under the budget
