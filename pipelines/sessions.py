@@ -361,9 +361,10 @@ def run(plan: RunPlan, pipeline: dlt.Pipeline, stats: RunStats) -> tuple[int, dl
             source = chaster(stats=stats, **plan.source_args)
             # parquet is DuckDB's fastest format; other destinations use their own preferred one
             pipeline.run(source, loader_file_format="parquet" if plan.on_duckdb else None)
-            stats.repaired += repair_duplicates(pipeline)
             chunks += 1
             if not cursor_states(pipeline).get("pending"):
+                # once a run: a killed run's double rows are re-loaded, and so repaired, here
+                stats.repaired = repair_duplicates(pipeline)
                 mark_removed(pipeline)
                 if plan.on_duckdb:
                     stats.views, stats.views_error = update_views(pipeline)
@@ -375,8 +376,8 @@ def repair_duplicates(pipeline: dlt.Pipeline) -> int:
 
     dlt 1.31 can insert a package's root rows twice when the process is killed in the middle of
     its merge (the crash tests reproduce it; dlt-hub/dlt#3023): same `_dlt_id`, same load id.
-    Each load is followed by this check, so the next run repairs what a killed one left. It
-    costs one `count(distinct _dlt_id)` per table when nothing is wrong.
+    Every run ends with this check, so the next run repairs what a killed one left. It costs
+    one `count(distinct _dlt_id)` per table when nothing is wrong.
     """
     kind = pipeline.destination.destination_type.rsplit(".", 1)[-1]
     row = {"duckdb": "rowid", "postgres": "ctid"}.get(kind)
