@@ -187,12 +187,12 @@ def compare(
     try:
         run_tool("floor", standin, {}, work / f"warmup-{sessions}")  # fills the body cache
         runs: dict[str, list[Run]] = {tool: [] for tool in tools}
+        tool_env = {"SOURCES__CHASTER__REQUESTS_PER_MINUTE": "1000000", **env}
         for i in range(repeat):
             for tool in tools:
                 if tool == "rest_api" and peer_repeat is not None and i >= peer_repeat:
                     continue
-                env = {"SOURCES__CHASTER__REQUESTS_PER_MINUTE": "1000000", **env}
-                run = run_tool(tool, standin, env, work / f"{tool}-{sessions}-{i}")
+                run = run_tool(tool, standin, tool_env, work / f"{tool}-{sessions}-{i}")
                 if run.rows == -1:
                     runs[tool].append(run)
                     continue

@@ -217,8 +217,7 @@ class ChasterClient:
                 )
             self.stats.retries += 1
             delay = min(30.0, self.backoff * 2 ** (transient_failures - 1))
-            if self.stats.on_wait is not None and delay >= 2:
-                self.stats.on_wait(delay, self._redact(f"retrying {method} {path} after {problem}"))
+            self._announce(delay, self._redact(f"retrying {method} {path} after {problem}"))
             time.sleep(delay)
 
     def _send(
@@ -267,6 +266,10 @@ class ChasterClient:
         """Hold the next request back, count the wait, and say so when a person would notice."""
         self.limiter.pause_for(seconds)
         self.stats.rate_limit_wait += seconds
+        self._announce(seconds, why)
+
+    def _announce(self, seconds: float, why: str) -> None:
+        """Tell the progress output of a wait long enough (2 s or more) to look like a hang."""
         if self.stats.on_wait is not None and seconds >= 2:
             self.stats.on_wait(seconds, why)
 
