@@ -1,13 +1,17 @@
 """Set up the project and run it, with nothing but Python 3.11+: the README's two commands.
 
     python3 task.py run [options]   set up .venv, then load sessions (the demo when no token is set)
-    python3 task.py setup           set up .venv only
-    python3 task.py test            set up .venv, then lint and run the test suite
-    python3 task.py stress          set up .venv, then the long kill-and-resume stress runs
-    python3 task.py bench [options] set up .venv, then the benchmark (bench/run.py)
-    python3 task.py notebook        set up .venv and JupyterLab, then open notebooks/sessions.ipynb
+    python3 task.py setup [dev]     set up .venv only (the runtime, or everything with `dev`)
+    python3 task.py test            set up .venv (dev), then lint, type-check and run the suite
+    python3 task.py stress          set up .venv (dev), then the long kill-and-resume stress runs
+    python3 task.py bench [options] set up .venv (dev), then the benchmark (bench/run.py)
+    python3 task.py notebook        set up .venv (dev) and JupyterLab, then open the notebook
+    python3 task.py lock            re-resolve requirements.lock and requirements-dev.lock
 
-Only the standard library is used here, so this works before anything is installed.
+`run` installs only what a load needs (requirements.lock); the others install the dev lock too
+(Dagster, the notebook's libraries, PostgreSQL's driver, pytest, ruff, mypy). Both locks pin
+every package with hashes. Only the standard library is used here, so this works before anything
+is installed.
 """
 
 from __future__ import annotations
@@ -24,35 +28,81 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 PYTHON = VENV / "bin" / "python"
-LOCK = ROOT / "requirements.lock"
+LOCKS = {"runtime": ROOT / "requirements.lock", "dev": ROOT / "requirements-dev.lock"}
 STAMP = VENV / ".requirements.sha256"
+PIP_TOOLS = "pip-tools==7.6.2"
 # Only for opening the notebook by hand; the suite runs it without JupyterLab.
 JUPYTERLAB = "jupyterlab==4.6.6"
 
 
-def setup() -> None:
-    """Create .venv and install the locked requirements, once per change of the lock file."""
-    wanted = hashlib.sha256(LOCK.read_bytes()).hexdigest()
-    if PYTHON.exists() and STAMP.exists() and STAMP.read_text() == wanted:
+def fingerprint(kind: str) -> str:
+    """What an install of `kind` depends on: its lock and pyproject.toml (the project itself)."""
+    data = LOCKS[kind].read_bytes() + (ROOT / "pyproject.toml").read_bytes()
+    return hashlib.sha256(data).hexdigest()
+
+
+def setup(kind: str = "runtime") -> None:
+    """Create .venv, install a lock (hashes checked) and the project itself (editable), once per
+    change of either. The dev lock holds everything the runtime lock holds, and more."""
+    lines = STAMP.read_text().splitlines() if STAMP.exists() else []
+    have = dict(line.split(" ", 1) for line in lines if " " in line)
+    satisfied = have.get(kind) == fingerprint(kind) or (
+        kind == "runtime" and have.get("dev") == fingerprint("dev")
+    )
+    if PYTHON.exists() and satisfied:
         return
     if not PYTHON.exists():
         print("setting up .venv ...", file=sys.stderr, flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    print("installing locked requirements ...", file=sys.stderr, flush=True)
-    subprocess.run(
-        [
-            str(PYTHON),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-r",
-            str(LOCK),
-        ],
-        check=True,
-    )
-    STAMP.write_text(wanted)
+    lock = LOCKS[kind]
+    print(f"installing {lock.name} ...", file=sys.stderr, flush=True)
+    pip = [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, "--require-hashes", "-r", str(lock)], check=True)
+    subprocess.run([*pip, "--no-deps", "-e", str(ROOT)], check=True)
+    STAMP.write_text(f"{kind} {fingerprint(kind)}\n")
+
+
+def lock() -> int:
+    """Re-resolve both locks with pip-tools, keeping every version the old locks pin unless
+    pyproject.toml asks for another; hashes for every file of every pinned release."""
+    tools = ROOT / ".venv-lock"
+    if not (tools / "bin" / "pip-compile").exists():
+        venv.EnvBuilder(with_pip=True).create(tools)
+        subprocess.run([str(tools / "bin" / "pip"), "install", "--quiet", PIP_TOOLS], check=True)
+    for kind, path in LOCKS.items():
+        old = path.with_suffix(".previous")
+        shutil.copy(path, old)
+        extra = ["--extra", "dev"] if kind == "dev" else []
+        subprocess.run(
+            [
+                str(tools / "bin" / "pip-compile"),
+                "--quiet",
+                "--generate-hashes",
+                "--allow-unsafe",
+                "--strip-extras",
+                "--no-emit-index-url",
+                "--no-emit-find-links",
+                *extra,
+                "-c",
+                old.name,
+                "-o",
+                path.name,
+                "pyproject.toml",
+            ],
+            cwd=ROOT,
+            check=True,
+            env={**os.environ, "PIP_CONSTRAINT": ""},
+        )
+        old.unlink()
+        text = path.read_text().replace(f"--constraint={old.name} ", "")
+        lines = [line for line in text.splitlines() if old.name not in line]
+        # the dev extra names the project itself; it is installed from the checkout instead
+        while (
+            at := next((i for i, x in enumerate(lines) if "chaster-sessions @ file:" in x), None)
+        ) is not None:
+            del lines[at - 2 : at + 2]
+        path.write_text("\n".join(lines) + "\n")
+    return 0
 
 
 def ensure_postgres_binaries() -> None:
@@ -89,11 +139,14 @@ def token_configured() -> bool:
 
 def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("run", [])
-    setup()
+    if command == "lock":
+        return lock()
+    setup("runtime" if command == "run" or (command == "setup" and rest != ["dev"]) else "dev")
     if command == "setup":
         return 0
     if command == "run":
-        if not token_configured() and "--demo" not in rest:
+        asks_help = bool({"-h", "--help"} & set(rest))
+        if not token_configured() and "--demo" not in rest and not asks_help:
             print(
                 "no API token configured (SOURCES__CHASTER__API_TOKEN or .dlt/secrets.toml): "
                 "running the built-in demo",
@@ -108,6 +161,9 @@ def main(argv: list[str]) -> int:
         if lint.returncode or fmt.returncode:
             print("lint failed: run .venv/bin/ruff check --fix . && .venv/bin/ruff format .")
             return 1
+        if subprocess.run([str(PYTHON), "-m", "mypy"], cwd=ROOT).returncode:
+            print("type check failed: .venv/bin/mypy lists the errors")
+            return 1
         cmd = [str(PYTHON), "-m", "pytest", "-m", "not stress", *rest]
     elif command == "stress":
         cmd = [str(PYTHON), "-m", "pytest", "-m", "stress", *rest]
@@ -117,7 +173,7 @@ def main(argv: list[str]) -> int:
         if not (VENV / "bin" / "jupyter-lab").exists():
             print(f"installing {JUPYTERLAB} ...", file=sys.stderr, flush=True)
             pip = [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-            subprocess.run([*pip, JUPYTERLAB, "-c", str(LOCK)], check=True)
+            subprocess.run([*pip, JUPYTERLAB, "-c", str(LOCKS["dev"])], check=True)
         cmd = [str(VENV / "bin" / "jupyter-lab"), "notebooks/sessions.ipynb", *rest]
     else:
         print(__doc__, file=sys.stderr)

@@ -51,7 +51,6 @@ def main() -> int:
             }
         )
         import dlt
-
         from sources.chaster import chaster
 
         pipeline = dlt.pipeline(

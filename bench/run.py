@@ -54,7 +54,7 @@ COUNT_SQL = {
 
 class StandInProcess:
     def __init__(self, sessions: int, *args: str) -> None:
-        cmd = [sys.executable, "-m", "standin", "--port", "0", "--token", TOKEN]
+        cmd = [sys.executable, "-m", "chaster_standin", "--port", "0", "--token", TOKEN]
         cmd += ["--sessions", str(sessions), "--cache", *args]
         self.process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None

@@ -1,27 +1,25 @@
-"""Dagster assets for the sessions pipeline, through dagster-dlt, with an hourly schedule.
+"""Dagster assets for the sessions source, through dagster-dlt, with an hourly schedule.
 
-    .venv/bin/pip install dagster-webserver==1.13.27   # the UI; dagster-dlt is in the lock
+    .venv/bin/pip install dagster-webserver==1.13.27   # the UI; dagster-dlt is in the dev lock
     .venv/bin/dagster dev -f pipelines/dagster_defs.py
 
 The assets come from the dlt source through dagster-dlt (one asset per dlt resource, in the
-group `chaster`). A materialisation runs exactly what `python pipelines/sessions.py` runs:
-the chunked incremental load, the refresh of running sessions, the removal marks and the
-`analytics` views. Settings come from the same places (.dlt/, SOURCES__CHASTER__* env vars,
-CHASTER__DESTINATION); `CHASTER_DUCKDB` names the DuckDB file (default chaster.duckdb in the
-working directory).
+group `chaster`), and a materialisation runs it the standard way, `DagsterDltResource.run`, so
+Dagster gets dlt's per-table metadata. It runs inside `chaster_sessions.load`, the runner the
+command uses, for the run lock, the removal marks, the duplicate repair and the views. Unlike the
+command it loads in one `pipeline.run`, not chunk by chunk: Dagster takes one materialisation per
+asset and run. Settings come from the same places (.dlt/, SOURCES__CHASTER__* env vars,
+CHASTER__DESTINATION); `CHASTER_DUCKDB` names the DuckDB file (default chaster_sessions.duckdb
+in the working directory).
 """
 
 # no `from __future__ import annotations`: Dagster reads the context annotation at runtime
 import os
-import sys
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from dagster import (  # noqa: E402
+import dlt
+from dagster import (
     AssetExecutionContext,
     Definitions,
     Failure,
@@ -29,29 +27,25 @@ from dagster import (  # noqa: E402
     ScheduleDefinition,
     define_asset_job,
 )
-from dagster_dlt import DagsterDltResource, dlt_assets  # noqa: E402
+from dagster_dlt import DagsterDltResource, dlt_assets
 
-from pipelines.sessions import (  # noqa: E402
-    DEFAULT_DUCKDB,
-    PIPELINE_NAME,
-    RunPlan,
-    configured_destination,
-    explain,
-    load,
-    make_pipeline,
-)
-from sources.chaster import RunStats, chaster  # noqa: E402
+from chaster_sessions import RunStats, chaster_source, load
+from chaster_sessions.errors import explain
+from chaster_sessions.settings import DATASET, DEFAULT_DUCKDB, PIPELINE_NAME
 
 
-def current_plan() -> RunPlan:
-    """The run's settings, read when a run starts (not when the definitions load)."""
-    path = Path(os.environ.get("CHASTER_DUCKDB", DEFAULT_DUCKDB)).resolve()
-    return RunPlan(PIPELINE_NAME, path, {}, destination=configured_destination())
+def chaster_pipeline() -> dlt.Pipeline:
+    """The command's pipeline: the configured destination, else the DuckDB file. It connects to
+    nothing until it runs."""
+    destination: Any = dlt.config.get("chaster.destination", str)
+    if not destination or destination == "duckdb":
+        destination = dlt.destinations.duckdb(os.environ.get("CHASTER_DUCKDB", DEFAULT_DUCKDB))
+    return dlt.pipeline(PIPELINE_NAME, destination=destination, dataset_name=DATASET)
 
 
 # This source object only tells dagster-dlt which assets exist; it is never run. Its settings
 # are placeholders so that loading the definitions needs no token: each run reads the real ones.
-_ASSET_SPEC_SOURCE = chaster(
+_ASSET_SPEC_SOURCE = chaster_source(
     api_token="read-at-run-time",  # noqa: S106 - a placeholder, never sent
     extension_slug="read-at-run-time",
 )
@@ -59,34 +53,48 @@ _ASSET_SPEC_SOURCE = chaster(
 
 @dlt_assets(
     dlt_source=_ASSET_SPEC_SOURCE,
-    dlt_pipeline=make_pipeline(current_plan()),
+    dlt_pipeline=chaster_pipeline(),
     name="chaster",
     group_name="chaster",
 )
 def chaster_sessions(
     context: AssetExecutionContext, dlt: DagsterDltResource
 ) -> Iterator[MaterializeResult]:
-    """Load new and changed sessions; the materialisation carries the run's figures."""
-    plan = current_plan()
+    """Load new and changed sessions; each materialisation carries dlt's per-table metadata and
+    the run's figures."""
     stats = RunStats()
+    materialized: list[Any] = []
+
+    def run_once(pipeline: Any, source: Any, file_format: Any) -> None:
+        materialized.extend(
+            dlt.run(
+                context=context,
+                dlt_source=source,
+                dlt_pipeline=pipeline,
+                loader_file_format=file_format,
+            )
+        )
+
     try:
-        chunks, _, after = load(plan, stats)
+        result = load(
+            chaster_pipeline(), chaster_source(), stats=stats, chunked=False, run_once=run_once
+        )
     except Exception as exc:  # the same one readable line the command prints
         raise Failure(description=explain(exc).message) from None
     if stats.views_error:
         context.log.warning(stats.views_error)
-    metadata = {
-        "new": sum(after[s][0] - stats.stored_before.get(s, (0, 0))[0] for s in after),
+    figures = {
+        "new": sum(
+            total - result.before.get(s, (0, 0))[0] for s, (total, _) in result.after.items()
+        ),
         "re_read": sum(stats.updated.values()),
-        "total": sum(total for total, _ in after.values()),
+        "total": sum(total for total, _ in result.after.values()),
         "requests": stats.requests,
         "rate_limited": stats.rate_limited,
         "rate_limit_wait_seconds": round(stats.rate_limit_wait, 1),
-        "chunks": chunks,
-        "destination": plan.where(),
     }
-    for key in context.selected_asset_keys:
-        yield MaterializeResult(asset_key=key, metadata=metadata)
+    for event in materialized:
+        yield MaterializeResult(asset_key=event.asset_key, metadata={**event.metadata, **figures})
 
 
 chaster_job = define_asset_job("chaster_sessions_job", selection=[chaster_sessions])

@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from standin import Population, StandIn, StandInConfig
+from chaster_standin import Population, StandIn, StandInConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SLUG = "example-extension"
@@ -112,7 +112,7 @@ def standin_env(standin: StandIn, **settings: str) -> dict[str, str]:
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
     """Run the pipeline's main() in this process (fast; env vars are read per run)."""
-    from pipelines.sessions import main
+    from chaster_sessions.cli import main
 
     capsys.readouterr()
     code = main(["--quiet", *args])

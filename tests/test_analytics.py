@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 import pytest
+
 from conftest import SLUG, configure, query, run_cli
 
 OTHER = "other-extension"
@@ -259,7 +260,7 @@ def test_views_survive_a_new_api_field_and_a_full_refresh(make_api, home, monkey
 def test_views_work_on_tables_missing_optional_columns(home):
     """A dataset without keyholders, shared locks or configs (self-locks only, say) still gets
     every view: missing raw columns read as NULL."""
-    from sources.chaster.views import create_views
+    from chaster_sessions.analytics import create_views
 
     with duckdb.connect("small.duckdb") as con:
         con.execute("create schema chaster")

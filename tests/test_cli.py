@@ -8,10 +8,8 @@ import subprocess
 import sys
 import time
 
+from chaster_sessions.cli import DEMO_SESSIONS, demo_population
 from conftest import ROOT, SLUG, TOKEN, query, run_process, standin_env, stored_sessions
-
-from pipelines.sessions import DEMO_SESSIONS
-from standin import Population
 
 
 def test_help_lists_options_and_exit_codes(home):
@@ -34,7 +32,7 @@ def test_demo_end_to_end_without_a_token(home):
     again = run_process("--demo")
     assert again.code == 0
     # nothing new: the cursor page plus the sweep of the locks that were running
-    running = len(Population(DEMO_SESSIONS).truth(SLUG, "locked"))
+    running = len(demo_population().truth(SLUG, "locked"))
     expected = 1 + math.ceil(running / 100)
     assert "0 new" in again.out
     assert f"requests: {expected} ({expected} search, 0 get)" in again.out

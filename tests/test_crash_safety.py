@@ -15,9 +15,9 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, SLUG, TOKEN, query, run_process, standin_env
 
-from standin import Population, StandIn, StandInConfig
+from chaster_standin import Population, StandIn, StandInConfig
+from conftest import ROOT, SLUG, TOKEN, query, run_process, standin_env
 
 
 def _kill_trials(tmp_path, trials: int, kills: int, seed: int) -> list[tuple[int, int]]:
@@ -103,6 +103,7 @@ def test_rows_a_killed_load_inserted_twice_are_removed(make_api, home, monkeypat
     kill trials above hit it about once in 20 trials). Made here by hand, the same way it
     looks: identical rows, same `_dlt_id`."""
     import duckdb
+
     from conftest import configure, run_cli
 
     api = make_api(300)

@@ -7,6 +7,7 @@ run completes the work.
 from __future__ import annotations
 
 import pytest
+
 from conftest import (
     SLUG,
     TOKEN,
@@ -86,8 +87,8 @@ def test_unknown_extension_is_named(make_api, home, monkeypatch, capsys):
     ("setting", "value", "needle"),
     [
         ("status", "paused", "status 'paused'"),
-        ("page_size", "0", "out of range 1..100"),
-        ("page_size", "101", "out of range 1..100"),
+        ("page_size", "0", "out of range (allowed: 1..100)"),
+        ("page_size", "101", "out of range (allowed: 1..100)"),
         ("base_url", "ftp://example.org", "not an http(s) URL"),
         ("sort_order", "sideways", "sort_order"),
     ],

@@ -7,9 +7,8 @@ import re
 from collections import Counter
 from typing import Any
 
+from chaster_sessions.privacy import scrub
 from conftest import SLUG, configure, query, run_cli, stored_sessions, values_found
-
-from sources.chaster.privacy import scrub
 
 JSON_KEYS = {"config", "data", "userData"}
 

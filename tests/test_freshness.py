@@ -6,6 +6,7 @@ import json
 import math
 
 import pytest
+
 from conftest import SLUG, configure, present_sessions, query, run_cli, stored_sessions
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from conftest import SLUG, configure, query, run_cli, stored_sessions
 
 

@@ -6,10 +6,9 @@ from collections import Counter
 
 import nbclient
 import nbformat
-from conftest import ROOT, SLUG, run_process
 
-from pipelines.sessions import DEMO_SESSIONS
-from standin import Population
+from chaster_sessions.cli import demo_population
+from conftest import ROOT, SLUG, run_process
 
 NOTEBOOK = ROOT / "notebooks" / "sessions.ipynb"
 
@@ -35,7 +34,7 @@ def test_notebook_runs_against_the_demo_database(home, monkeypatch):
     assert f"database: {home / 'chaster_demo.duckdb'}" in text
 
     # the overview table the notebook prints carries the seeded figures
-    population = Population(DEMO_SESSIONS)
+    population = demo_population()
     real = [
         population.session(s)["lock"]
         for s in population.session_ids(SLUG)

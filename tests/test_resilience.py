@@ -11,6 +11,7 @@ import re
 import time
 
 import pytest
+
 from conftest import (
     SLUG,
     configure,
@@ -74,7 +75,7 @@ def test_pacing_alone_stays_under_the_budget(make_api, home, monkeypatch, capsys
 
 
 def test_long_waits_are_announced_while_they_happen(make_api, home, monkeypatch, capsys):
-    from pipelines.sessions import main
+    from chaster_sessions.cli import main
 
     # one request per 3 s: the second page is refused with a Retry-After of about 3 s
     api = make_api(150, rate_limit=1, rate_window=3.0, rate_headers=False)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import (
     SLUG,
     TOKEN,
@@ -234,8 +235,8 @@ def test_a_duckdb_file_held_by_another_process(held_open, make_api, home, monkey
     result = run_cli(capsys, "--duckdb", "out.duckdb")
     assert result.code == 7
     assert result.err.strip() == (
-        f"error: {home / 'out.duckdb'} is locked by another process (is a notebook or DuckDB "
-        "shell holding it open for writing?); close it and run again"
+        f"error: {home / 'out.duckdb'} is in use by another process (a notebook, a DuckDB shell "
+        "or another program has it open); close it there and run again"
     )
     assert api.count() == 0
     held_open.stdin.close()

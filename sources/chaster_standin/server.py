@@ -4,7 +4,7 @@ It answers `POST /api/extensions/sessions/search` and `GET /api/extensions/sessi
 `shared/chaster-api.md` describes (NestJS bodies, 201 on search, Bearer auth), and it can be told
 to do what the real API might: sort either way, cap pages, rate-limit with any of the plausible
 `X-RateLimit-Reset` units, answer 429 with or without `Retry-After`, and fail in chosen ways.
-Tests, the demo and the benchmarks all use it; `python -m standin` runs it on its own.
+Tests, the demo and the benchmarks all use it; `python -m chaster_standin` runs it on its own.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from standin.population import DESERTED, UNLOCKED, Population
+from .population import DESERTED, UNLOCKED, Population
 
 SEARCH_PATH = "/api/extensions/sessions/search"
 GET_PREFIX = "/api/extensions/sessions/"
@@ -119,7 +119,7 @@ class StandIn:
     def url(self) -> str:
         assert self._server is not None, "start() the stand-in first"
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     # -- what tests read and set ----------------------------------------------------------------
 
@@ -223,7 +223,7 @@ class StandIn:
             limit = cfg.page_cap
         if last_id is not None and (not isinstance(last_id, str) or not _OBJECT_ID.match(last_id)):
             problems.append("paginationLastId must be a mongodb id")
-        if problems:
+        if problems or not isinstance(slug, str):
             return _error(400, problems)
         if not self.population.has_slug(slug):
             return _error(404, "Extension not found")
@@ -278,9 +278,8 @@ class StandIn:
     def handle(self, method: str, path: str, raw: bytes, authorization: str | None) -> _Answer:
         path = path.split("?", 1)[0]
         if path.startswith("/_standin/"):
-            body = _parse(raw)
-            status, payload = self._admin(path, body)
-            return _Answer(status, _json(payload))
+            status, answer = self._admin(path, _parse(raw))
+            return _Answer(status, _json(answer))
         endpoint = _endpoint(path)
         fault = self._take_fault(endpoint)
         if self.config.latency:

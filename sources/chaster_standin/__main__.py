@@ -1,4 +1,4 @@
-"""Run the API stand-in on its own: `python -m standin --sessions 100000 --port 8080`.
+"""Run the API stand-in on its own: `python -m chaster_standin --sessions 100000 --port 8080`.
 
 It prints its base URL on the first line of stdout, so a script can start it on port 0 and read
 where it listens. It serves until interrupted.
@@ -12,12 +12,12 @@ import signal
 import sys
 import threading
 
-from standin.population import Population
-from standin.server import StandIn, StandInConfig
+from .population import Population
+from .server import StandIn, StandInConfig
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m standin", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m chaster_standin", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     parser.add_argument("--sessions", type=int, default=3000, help="sessions per extension")

@@ -2,8 +2,9 @@
 
 Free-form objects (`config`, `data`, `userData`, every extension's `config`) differ per extension
 and per session; flattened, one extension's shape would add columns and tables for everyone.
-Nested hints for lists under a dict do not work with merge in dlt 1.31, so the schema is built
-here and given to the source.
+Nested hints for lists under a dict do not work with merge in dlt 1.31, so the tables are
+written into the source's schema here, from inside the source function (a schema built at import
+would make `import chaster_sessions` read dlt's config files, and fail on a typo in them).
 """
 
 from __future__ import annotations
@@ -36,8 +37,12 @@ def _columns(*columns: TColumnSchema) -> list[TColumnSchema]:
     return list(columns)
 
 
-def sessions_schema(name: str = "chaster") -> dlt.Schema:
-    schema = dlt.Schema(name)
+def _timestamp(name: str) -> TColumnSchema:
+    return {"name": name, "data_type": "timestamp"}
+
+
+def add_session_tables(schema: dlt.Schema) -> None:
+    """Declare `sessions` and the children whose free-form fields stay JSON, in `schema`."""
     root = _columns(
         {"name": "session_id", "data_type": "text", "nullable": False, "primary_key": True},
         {"name": "pagination_id", "data_type": "text"},
@@ -48,7 +53,7 @@ def sessions_schema(name: str = "chaster") -> dlt.Schema:
         {"name": "config", "data_type": "json"},
         {"name": "data", "data_type": "json"},
         {"name": "user_data", "data_type": "json"},
-        *({"name": name, "data_type": "timestamp"} for name in _TIMESTAMPS),
+        *(_timestamp(name) for name in _TIMESTAMPS),
     )
     schema.update_table(new_table(SESSIONS, write_disposition="merge", columns=root))
     for child in ("sessions__lock__extensions", "sessions__lock__shared_lock__extensions"):
@@ -56,4 +61,3 @@ def sessions_schema(name: str = "chaster") -> dlt.Schema:
             {"name": "config", "data_type": "json"}, {"name": "user_data", "data_type": "json"}
         )
         schema.update_table(new_table(child, parent_table_name=SESSIONS, columns=columns))
-    return schema

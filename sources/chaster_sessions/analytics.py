@@ -4,7 +4,8 @@ The raw tables follow the API's nesting (`lock__keyholder__username`, JSON `conf
 per list). These views give the answers plain names and stated units. Only `analytics.sessions`
 reads raw columns; every other view builds on it. A raw column that does not exist (yet) reads
 as NULL, so a small dataset without shared locks, pseudonymous mode, or a new API field never
-breaks them. They are DuckDB SQL and are re-created after every successful load.
+breaks them. They are DuckDB SQL, read the dataset named when they are created, and are
+re-created after every successful load.
 
 Test locks are left out of every aggregate (`daily`, `outcomes`, `co_extensions`,
 `config_values`, `wearers`, `overview` counts them apart); `analytics.sessions` keeps them,
@@ -69,7 +70,7 @@ with raw as (
         {config} as config,
         {data} as data,
         {_dlt_id} as _dlt_id
-    from chaster.sessions
+    from __DATASET__.sessions
 )
 select
     session_id, extension, status, status = 'locked' as is_running, mode, regularity_hours,
@@ -150,7 +151,7 @@ select
     count(distinct s.session_id) as sessions,
     round(count(distinct s.session_id) / any_value(t.n), 4) as share_of_sessions
 from s
-join chaster.sessions__lock__extensions e on e._dlt_root_id = s._dlt_id
+join __DATASET__.sessions__lock__extensions e on e._dlt_root_id = s._dlt_id
 join totals t on t.extension = s.extension
 where e.slug <> s.extension
 group by s.extension, e.slug
@@ -235,8 +236,9 @@ class _Column(dict[str, str]):
         return f"cast(null as {RAW_COLUMNS[name]})"
 
 
-def statements(columns: dict[str, set[str]]) -> list[str]:
-    """The DDL for every view, given the raw tables' columns (table -> column names)."""
+def statements(columns: dict[str, set[str]], dataset: str = "chaster") -> list[str]:
+    """The DDL for every view, given the raw tables' columns (table -> column names) and the
+    dataset (schema) that holds them."""
     sessions_sql = SESSIONS.format_map(_Column(columns.get("sessions", set())))
     children = columns.get("sessions__lock__extensions", set())
     co_extensions = (
@@ -244,23 +246,29 @@ def statements(columns: dict[str, set[str]]) -> list[str]:
         if {"slug", "display_name", "_dlt_root_id"} <= children
         else CO_EXTENSIONS_EMPTY
     )
+    quoted = '"' + dataset.replace('"', '""') + '"'
     return [
-        f"create schema if not exists {SCHEMA}",
-        sessions_sql,
-        DAILY,
-        OUTCOMES,
-        co_extensions,
-        CONFIG_VALUES,
-        WEARERS,
-        OVERVIEW,
+        sql.replace("__DATASET__", quoted)
+        for sql in (
+            f"create schema if not exists {SCHEMA}",
+            sessions_sql,
+            DAILY,
+            OUTCOMES,
+            co_extensions,
+            CONFIG_VALUES,
+            WEARERS,
+            OVERVIEW,
+        )
     ]
 
 
-def create_views(execute: Callable[[str], Any], columns: dict[str, set[str]]) -> list[str]:
-    """Create or replace the views (the caller runs this in one transaction); return their
-    names. Nothing to do before the first load has created `chaster.sessions`."""
+def create_views(
+    execute: Callable[[str], Any], columns: dict[str, set[str]], dataset: str = "chaster"
+) -> list[str]:
+    """Create or replace the views over `dataset` (the caller runs this in one transaction);
+    return their names. Nothing to do before the first load has created `<dataset>.sessions`."""
     if "sessions" not in columns:
         return []
-    for sql in statements(columns):
+    for sql in statements(columns, dataset):
         execute(sql)
     return [f"{SCHEMA}.{name}" for name in VIEWS]

@@ -1,1 +1,0 @@
-"""dlt sources of this project: one folder per API (only `chaster` so far)."""

@@ -1,0 +1,354 @@
+"""The command line: `chaster-sessions` (or `python pipelines/sessions.py`), `--help` for more.
+
+It parses arguments, prints, and turns every failure into one line and an exit code. The load
+itself is `runner.load`, the same the Dagster assets and library users run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+import tomllib
+import traceback
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dlt
+import duckdb
+from dlt.common.configuration.container import Container
+from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
+
+from . import chaster_source
+from .errors import EXIT_CODES, ConfigError, DestinationError, ViewsError, explain
+from .report import Outcome, summary, write_report
+from .runner import check_duckdb_name, load
+from .settings import DATASET, DEFAULT_DUCKDB, PIPELINE_NAME
+from .stats import RunStats
+
+DEMO_PIPELINE_NAME = "chaster_demo"
+DEMO_DUCKDB = "chaster_demo.duckdb"
+DEMO_SLUG = "example-extension"
+DEMO_SESSIONS = 3000
+DEMO_TOKEN = "demo-token"  # noqa: S105 - the in-process stand-in's token, not a real one
+SECRET_SETTINGS = ("api_token", "pseudonym_key")
+
+
+@dataclass
+class RunPlan:
+    """What this run will do, settled from the command line before anything is touched."""
+
+    pipeline_name: str
+    duckdb_path: Path
+    source_args: dict[str, Any] = field(default_factory=dict)
+    demo: bool = False
+    destination: str | None = None  # a destination named in config; None: the DuckDB file
+    report: Path | None = None
+
+    @property
+    def on_duckdb(self) -> bool:
+        return self.destination is None
+
+    def where(self) -> str:
+        if self.on_duckdb:
+            return f"DuckDB: {self.duckdb_path} (schema {DATASET})"
+        return f"destination: {self.destination} (dataset {DATASET})"
+
+    def location(self) -> str:
+        return str(self.duckdb_path) if self.on_duckdb else f"{self.destination}/{DATASET}"
+
+
+def check_settings_files() -> None:
+    """Stop with one line if .dlt/config.toml or secrets.toml is not valid TOML."""
+    folder = Path(os.environ.get("DLT_PROJECT_DIR") or Path.cwd()) / ".dlt"
+    for name in ("config.toml", "secrets.toml"):
+        path = folder / name
+        try:
+            tomllib.loads(path.read_text()) if path.is_file() else None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path} is not valid TOML ({exc}); fix the file") from None
+
+
+def reload_dlt_settings() -> None:
+    """Make dlt read its settings (log level, `.dlt/` folder) as they are now, not as they were
+    when it was imported: the command sets a quiet log level, and may run more than once in one
+    process (the tests, a notebook)."""
+    context = Container()[PluggableRunContext]
+    context.reload_providers()
+    context.initialize_runtime()
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    codes = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES.items())
+    parser = argparse.ArgumentParser(
+        prog="chaster-sessions",
+        description="Load the sessions of your Chaster extension(s) into DuckDB, incrementally.",
+        epilog=(
+            "Settings (token, extension slug, status, page size, base URL, ...) come from "
+            ".dlt/secrets.toml, .dlt/config.toml or SOURCES__CHASTER__* env vars; options here "
+            f"override them.\n\nexit codes:\n{codes}"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--duckdb",
+        metavar="PATH",
+        help=f"DuckDB file to write (default {DEFAULT_DUCKDB}; {DEMO_DUCKDB} with --demo)",
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help=f"load {DEMO_SESSIONS} seeded sessions from the built-in API stand-in (no token)",
+    )
+    parser.add_argument("--status", help="locked, unlocked, deserted or all (default all)")
+    parser.add_argument(
+        "--extension-slug",
+        action="append",
+        metavar="SLUG",
+        help="extension to load (repeatable; default from config)",
+    )
+    parser.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="walk every session again instead of starting from the stored cursor",
+    )
+    parser.add_argument(
+        "--destination",
+        metavar="NAME",
+        help="load into a destination configured under [destination.NAME] (or a dlt type such "
+        "as postgres) instead of a DuckDB file; default from CHASTER__DESTINATION or "
+        "[chaster] destination",
+    )
+    parser.add_argument(
+        "--report",
+        metavar="PATH",
+        help="write a JSON report of the run (status, timings, figures per extension, errors)",
+    )
+    parser.add_argument("--verbose", action="store_true", help="show dlt's logs and tracebacks")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines, summary only")
+    return parser.parse_args(argv)
+
+
+def plan_run(args: argparse.Namespace) -> RunPlan:
+    report = Path(args.report).resolve() if args.report else None
+    source_args: dict[str, Any] = {}
+    if args.status is not None:
+        source_args["status"] = args.status
+    if args.extension_slug:
+        source_args["extension_slug"] = args.extension_slug
+    if args.full_refresh:
+        source_args["full_refresh"] = True
+    if args.demo:
+        source_args.setdefault("extension_slug", [DEMO_SLUG])
+        # The stand-in has no rate limit; the real budget would only slow the demo down.
+        source_args.update(api_token=DEMO_TOKEN, requests_per_minute=60_000)
+        path = Path(args.duckdb or DEMO_DUCKDB).resolve()
+        check_duckdb_name(path, DATASET)
+        return RunPlan(DEMO_PIPELINE_NAME, path, source_args, demo=True, report=report)
+    destination = None if args.duckdb else args.destination or configured_destination()
+    path = Path(args.duckdb or DEFAULT_DUCKDB).resolve()
+    if destination is None:
+        check_duckdb_name(path, DATASET)
+    return RunPlan(PIPELINE_NAME, path, source_args, destination=destination, report=report)
+
+
+def configured_destination() -> str | None:
+    """The destination named by CHASTER__DESTINATION or `[chaster] destination` in config.toml;
+    `duckdb` (or nothing) means the DuckDB file."""
+    name = dlt.config.get("chaster.destination", str)
+    return None if not name or name == "duckdb" else name
+
+
+def make_pipeline(plan: RunPlan) -> dlt.Pipeline:
+    """The pipeline object; it connects to nothing until it runs."""
+    destination: Any = (
+        dlt.destinations.duckdb(str(plan.duckdb_path)) if plan.on_duckdb else plan.destination
+    )
+    return dlt.pipeline(
+        pipeline_name=plan.pipeline_name, destination=destination, dataset_name=DATASET
+    )
+
+
+def demo_population() -> Any:
+    """The demo's sessions, laid out up to today (UTC midnight), so "recent" means recent."""
+    from chaster_standin import Population
+
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return Population(DEMO_SESSIONS, now=today)
+
+
+def check_duckdb(path: Path) -> None:
+    """Fail before any request if the file is held by another process or is not DuckDB."""
+    if path.exists() and path.is_dir():
+        raise DestinationError(f"{path} is a directory, not a DuckDB file")
+    if not path.exists():
+        if not path.parent.is_dir():
+            raise DestinationError(f"folder {path.parent} does not exist (from --duckdb {path})")
+        return
+    try:
+        duckdb.connect(str(path)).close()
+    except duckdb.Error as exc:
+        text = str(exc)
+        if "lock" in text.lower():
+            raise DestinationError(
+                f"{path} is in use by another process (a notebook, a DuckDB shell or another "
+                "program has it open); close it there and run again"
+            ) from None
+        raise DestinationError(
+            f"{path} cannot be opened as DuckDB ({text.splitlines()[0]})"
+        ) from None
+
+
+def remove_if_empty(plan: RunPlan) -> None:
+    """Delete a DuckDB file this run created but loaded nothing into: a failed first run
+    leaves the folder as it found it."""
+    if not (plan.on_duckdb and plan.duckdb_path.is_file()):
+        return
+    try:
+        with duckdb.connect(str(plan.duckdb_path), read_only=True) as con:
+            tables = con.execute(
+                "select count(*) from information_schema.tables where table_schema = ?",
+                [DATASET],
+            ).fetchall()[0][0]
+    except duckdb.Error:
+        return
+    if not tables:
+        plan.duckdb_path.unlink()
+        Path(f"{plan.duckdb_path}.wal").unlink(missing_ok=True)
+
+
+class Progress:
+    """A progress line on stderr at most every two seconds while pages come in."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.started = time.monotonic()
+        self._last = self.started
+
+    def __call__(self, stats: RunStats, slug: str, total: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or now - self._last < 2.0:
+            return
+        self._last = now
+        of_total = f" of {total:,}" if total else ""
+        waits = (
+            f", waited {stats.rate_limit_wait:.0f}s for rate limits"
+            if stats.rate_limit_wait
+            else ""
+        )
+        print(
+            f"  {slug}: {stats.sessions_fetched:,} sessions fetched{of_total}, "
+            f"{stats.pages} pages, {now - self.started:.0f}s{waits}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def waiting(self, seconds: float, why: str) -> None:
+        """A wait long enough to look like a hang is announced before it starts."""
+        if self.enabled:
+            print(f"  waiting {seconds:.0f}s: {why}", file=sys.stderr, flush=True)
+
+
+# -- turning failures into one line ---------------------------------------------------------
+
+
+def known_secrets() -> set[str]:
+    """Every form of the configured secrets, to strike from anything printed as a last resort,
+    whatever raised it: a message or a traceback can quote a header or a setting."""
+    found: set[str] = set()
+    for name in SECRET_SETTINGS:
+        values = [os.environ.get(f"SOURCES__CHASTER__{name.upper()}")]
+        with contextlib.suppress(Exception):  # a broken secrets file is reported elsewhere
+            values.append(dlt.secrets.get(f"sources.chaster.{name}"))
+        for value in values:
+            if isinstance(value, str) and value.strip():
+                found.update({value, value.strip()})
+    return {s for s in found if len(s) >= 4}
+
+
+def redact(text: str, secrets: set[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+        text = text.replace(repr(secret)[1:-1], "***")  # as a repr shows it: '\n' escaped
+    return text
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+def run(plan: RunPlan, stats: RunStats) -> tuple[Any, float]:
+    """Build the source (checking every setting), then load: (the load's result, seconds)."""
+    started = time.monotonic()
+    if plan.on_duckdb:
+        check_duckdb(plan.duckdb_path)
+    if not plan.demo:
+        result = load(make_pipeline(plan), chaster_source(**plan.source_args), stats=stats)
+        return result, time.monotonic() - started
+    from chaster_standin import StandIn, StandInConfig
+
+    # every setting is checked before the stand-in starts
+    chaster_source(**{"base_url": "http://127.0.0.1", **plan.source_args})
+    with StandIn(demo_population(), StandInConfig(token=DEMO_TOKEN)) as standin:
+        print(f"demo: serving {DEMO_SESSIONS:,} seeded sessions at {standin.url}", file=sys.stderr)
+        source = chaster_source(**{**plan.source_args, "base_url": standin.url})
+        result = load(make_pipeline(plan), source, stats=stats)
+    return result, time.monotonic() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
+    if args.verbose:
+        os.environ["RUNTIME__LOG_LEVEL"] = "INFO"
+    progress = Progress(enabled=not args.quiet)
+    stats = RunStats(progress=progress, on_wait=progress.waiting)
+    started_at = time.time()
+    plan: RunPlan | None = None
+    result: Any = None
+    existed = False
+    try:
+        check_settings_files()
+        reload_dlt_settings()
+        plan = plan_run(args)
+        existed = plan.duckdb_path.exists()
+        result, seconds = run(plan, stats)
+        print(summary(result, plan.where(), seconds))
+        if stats.views_error:
+            print(f"error: {stats.views_error}", file=sys.stderr)
+            outcome = Outcome("loaded_but_views_failed", ViewsError.exit_code, stats.views_error)
+        else:
+            outcome = Outcome("succeeded", 0)
+    except KeyboardInterrupt:
+        message = "interrupted; the next run continues from the last committed chunk"
+        print(f"error: {message}", file=sys.stderr)
+        outcome = Outcome("interrupted", 130, message)
+    except Exception as exc:  # every failure ends as one line and an exit code
+        secrets = known_secrets()
+        error = explain(exc)
+        if plan is not None and not existed and not isinstance(error, DestinationError):
+            remove_if_empty(plan)
+        if args.verbose:
+            print(redact("".join(traceback.format_exception(exc)), secrets), file=sys.stderr)
+        message = redact(error.message, secrets)
+        print(f"error: {message}", file=sys.stderr)
+        outcome = Outcome("failed", error.exit_code, message)
+    if plan is not None and plan.report is not None:
+        run_facts = {
+            "pipeline": plan.pipeline_name,
+            "destination": "duckdb" if plan.on_duckdb else plan.destination,
+            "location": plan.location(),
+            "started_at": started_at,
+            "seconds": time.time() - started_at,
+            "chunks": result.chunks if result is not None else 0,
+        }
+        after = result.after if result is not None else {}
+        write_report(plan.report, run_facts, stats, outcome, (stats.stored_before, after))
+    return outcome.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

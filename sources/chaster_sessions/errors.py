@@ -1,0 +1,166 @@
+"""Errors a user can act on, each with one readable message and the exit code of its class.
+
+Everything that can stop a run on purpose raises one of these; the pipeline prints
+`error: <message>` and exits with `exit_code`. No message ever carries the API token.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import duckdb
+from dlt.common.configuration.exceptions import (
+    ConfigFieldMissingException,
+    ConfigurationValueError,
+    ConfigValueCannotBeCoercedException,
+)
+from dlt.common.destination.exceptions import DestinationException
+
+
+class ChasterError(Exception):
+    """Base class: a problem with a message meant for the user, not a bug."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(ChasterError):
+    """A setting is missing or invalid (token, status, page size, base URL, config file)."""
+
+    exit_code = 2
+
+
+class AuthError(ChasterError):
+    """The API refused the token (401/403)."""
+
+    exit_code = 3
+
+
+class UnknownExtensionError(ChasterError):
+    """The API does not know the extension slug, or the token's application does not own it."""
+
+    exit_code = 4
+
+
+class APIUnavailableError(ChasterError):
+    """The API could not be reached, or kept failing after the retries."""
+
+    exit_code = 5
+
+
+class PagingError(ChasterError):
+    """The API answered something that cannot be paged safely (would loop or lose data)."""
+
+    exit_code = 6
+
+
+class PageSizeRejectedError(PagingError):
+    """The API refused the page size (`limit`); `cap` is the largest it named, if it did."""
+
+    def __init__(self, message: str, cap: int | None) -> None:
+        super().__init__(f"the API refused the page size: {message}")
+        self.cap = cap
+
+
+class DestinationError(ChasterError):
+    """The DuckDB file (or other destination) cannot be opened or written."""
+
+    exit_code = 7
+
+
+class ConcurrentRunError(ChasterError):
+    """Another run of the same pipeline is still going."""
+
+    exit_code = 8
+
+
+class ViewsError(ChasterError):
+    """The sessions were loaded, but the `analytics` views could not be re-created."""
+
+    exit_code = 9
+
+
+EXIT_CODES = {
+    0: "success",
+    1: "unexpected error (a bug: run with --verbose and report it)",
+    ConfigError.exit_code: "configuration error (token, status, page size, base URL, config file)",
+    AuthError.exit_code: "the API refused the token (401/403)",
+    UnknownExtensionError.exit_code: "unknown extension slug (404)",
+    APIUnavailableError.exit_code: "API unreachable or still failing after retries",
+    PagingError.exit_code: "the API's paging answered inconsistently (would loop or lose data)",
+    DestinationError.exit_code: "the DuckDB file is locked by another process or is not DuckDB",
+    ConcurrentRunError.exit_code: "another run of this pipeline is still going",
+    ViewsError.exit_code: "sessions loaded, but the analytics views could not be updated",
+    130: "interrupted (Ctrl-C)",
+}
+
+
+_CREDENTIALS_IN_URL = re.compile(r"://[^/@\s]+@")
+
+
+def chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and everything it wraps, once each."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = getattr(current, "exception", None) or current.__cause__ or current.__context__
+
+
+def find_cause(exc: BaseException) -> BaseException:
+    """The user-facing error inside dlt's wrappers, or the innermost cause."""
+    innermost = exc
+    for current in chain(exc):
+        if isinstance(
+            current, ChasterError | ConfigFieldMissingException | ConfigurationValueError
+        ):
+            return current
+        innermost = current
+    return innermost
+
+
+def _is_driver_error(exc: BaseException) -> bool:
+    """A database driver's own error (psycopg2, snowflake, ...), which dlt may not wrap."""
+    module = type(exc).__module__ or ""
+    return module.split(".")[0] in {"psycopg2", "psycopg", "snowflake", "google", "pyodbc"}
+
+
+def explain(exc: BaseException) -> ChasterError:
+    """Turn any failure into one readable ChasterError."""
+    cause = find_cause(exc)
+    if isinstance(cause, ChasterError):
+        return cause
+    if isinstance(cause, ConfigValueCannotBeCoercedException):
+        from .config import coercion_error
+
+        return coercion_error(cause.field_name, cause.field_value)
+    if isinstance(cause, ConfigFieldMissingException):
+        if "api_token" in cause.fields:
+            return ConfigError(
+                "no API token: set SOURCES__CHASTER__API_TOKEN, or api_token under "
+                "[sources.chaster] in .dlt/secrets.toml (see .dlt/secrets.toml.example); "
+                "or try the built-in demo with --demo"
+            )
+        return ConfigError(f"missing setting(s): {', '.join(cause.fields)} under [sources.chaster]")
+    if isinstance(cause, ConfigurationValueError):
+        return ConfigError(f"invalid setting: {str(cause).splitlines()[0]}")
+    if isinstance(cause, duckdb.Error):
+        return DestinationError(f"DuckDB failed: {str(cause).splitlines()[0]}")
+    destination_failure = next(
+        (e for e in chain(exc) if isinstance(e, DestinationException) or _is_driver_error(e)),
+        None,
+    )
+    if destination_failure is not None:
+        first = str(find_cause(destination_failure)).strip().splitlines() or ["no message"]
+        return DestinationError(
+            f"the destination failed: {_CREDENTIALS_IN_URL.sub('://***@', first[0])}; check its "
+            "credentials under [destination.<name>] in .dlt/secrets.toml and that it is reachable"
+        )
+    return ChasterError(
+        f"unexpected {type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
+    )

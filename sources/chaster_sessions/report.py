@@ -1,0 +1,129 @@
+"""The figures of a run, as the summary a person reads and the JSON a scheduler alerts on.
+
+No token or credential can reach either: error messages are redacted where they are made.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .analytics import SCHEMA as VIEWS_SCHEMA
+from .runner import LoadResult, destination_kind, table_counts
+from .stats import RunStats
+
+
+@dataclass
+class Outcome:
+    status: str  # succeeded, failed, interrupted, loaded_but_views_failed
+    exit_code: int
+    error: str | None = None
+
+
+def _per_slug(
+    stats: RunStats, before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]
+) -> dict[str, dict[str, Any]]:
+    slugs = sorted(set(after) | set(stats.order_seen) | set(stats.requests_by_slug) - {""})
+    figures = {}
+    for slug in slugs:
+        total, removed = after.get(slug, before.get(slug, (0, 0)))
+        total_before, removed_before = before.get(slug, (0, 0))
+        figures[slug] = {
+            "new": total - total_before,
+            "updated": stats.updated.get(slug, 0),
+            "newly_removed": removed - removed_before,
+            "total": total,
+            "removed": removed,
+            "requests": stats.requests_by_slug.get(slug, 0),
+            "sort_order": stats.order_seen.get(slug),
+            "refresh": stats.refresh.get(slug),
+            "page_size": stats.page_size.get(slug),
+        }
+    return figures
+
+
+def summary(result: LoadResult, where: str, seconds: float) -> str:
+    """The lines printed at the end of a successful run."""
+    stats = result.stats
+    chunks = result.chunks
+    lines = [
+        f"chaster: run finished in {seconds:.1f}s ({chunks} chunk{'s' if chunks != 1 else ''})"
+    ]
+    if stats.resumed:
+        lines.append("  resumed an interrupted run from its last committed chunk")
+    if stats.repaired:
+        lines.append(
+            f"  removed {stats.repaired:,} duplicate rows an interrupted load had left "
+            "(dlt-hub/dlt#3023)"
+        )
+    for slug, f in _per_slug(stats, result.before, result.after).items():
+        lines.append(
+            f"  {slug}: {f['new']:,} new, {f['updated']:,} re-read, "
+            f"{f['newly_removed']:,} newly removed; {f['total']:,} in total "
+            f"({f['removed']:,} removed); API sort order seen: {f['sort_order'] or 'unknown'}"
+        )
+        if f["refresh"]:
+            lines.append(f"    refresh: {f['refresh']}")
+        if f["page_size"]:
+            lines.append(f"    page size: {f['page_size']}; kept for later runs")
+    lines.append(
+        f"  requests: {stats.requests} ({stats.search_requests} search, {stats.get_requests} get), "
+        f"{stats.pages} pages, {stats.retries} retries"
+    )
+    lines.append(
+        f"  rate limits: {stats.rate_limited} x 429, waited {stats.rate_limit_wait:.1f}s; "
+        f"pacing {stats.pacing_wait:.1f}s"
+    )
+    lines.append(f"  {where}")
+    if stats.views:
+        names = ", ".join(v.split(".", 1)[1] for v in stats.views)
+        lines.append(f"  analytics views: {names} (schema {VIEWS_SCHEMA})")
+    if destination_kind(result.pipeline) != "duckdb":
+        lines.append("  analytics views: DuckDB only, not created on this destination")
+    counts = table_counts(result.pipeline)
+    lines.append("  tables: " + ", ".join(f"{t} ({n:,})" for t, n in counts.items()))
+    return "\n".join(lines)
+
+
+def write_report(
+    path: Path,
+    run: dict[str, Any],
+    stats: RunStats,
+    outcome: Outcome,
+    counts: tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]],
+) -> None:
+    """The run as JSON for schedulers and monitors: what `--report PATH` writes, on success and
+    on failure alike. `run` holds pipeline, destination, location, started_at, seconds and
+    chunks."""
+    before, after = counts
+    started_at, seconds = run["started_at"], run["seconds"]
+    report = {
+        "status": outcome.status,
+        "exit_code": outcome.exit_code,
+        "error": outcome.error,
+        "pipeline": run["pipeline"],
+        "destination": run["destination"],
+        "location": run["location"],
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_at)),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_at + seconds)),
+        "seconds": round(seconds, 3),
+        "chunks": run["chunks"],
+        "resumed": stats.resumed,
+        "requests": {
+            "total": stats.requests,
+            "search": stats.search_requests,
+            "get": stats.get_requests,
+            "pages": stats.pages,
+            "retries": stats.retries,
+            "rate_limited": stats.rate_limited,
+            "rate_limit_wait_seconds": round(stats.rate_limit_wait, 3),
+            "pacing_wait_seconds": round(stats.pacing_wait, 3),
+        },
+        "extensions": _per_slug(stats, before, after),
+        "views": stats.views,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")

@@ -1,0 +1,329 @@
+"""The one runner every door drives: `load(pipeline, source)`.
+
+The command line, the Dagster assets and a library user all call it. Around dlt's
+`pipeline.run` it adds what a source cannot do: one run at a time per pipeline, a long load
+committed chunk by chunk, and, once the load stands, `finish`: rows a killed dlt merge inserted
+twice are removed, sessions the API no longer has get `removed_at`, and the `analytics` views
+are re-created.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dlt
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
+
+from .analytics import SCHEMA as VIEWS_SCHEMA
+from .analytics import create_views
+from .chunking import RunControl, run_with
+from .errors import ConcurrentRunError, ConfigError
+from .schema import SESSIONS
+from .stats import RunStats
+
+
+@dataclass
+class LoadResult:
+    """What `load` did: the pipeline (a new object if local state had to be dropped), the
+    run's figures, how many chunks it committed, and sessions per slug (stored, removed)."""
+
+    pipeline: dlt.Pipeline
+    stats: RunStats
+    chunks: int = 0
+    before: dict[str, tuple[int, int]] = field(default_factory=dict)
+    after: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+RunOnce = Callable[[dlt.Pipeline, Any, Any], object]
+
+
+def _pipeline_run(pipeline: dlt.Pipeline, source: Any, file_format: Any) -> object:
+    return pipeline.run(source, loader_file_format=file_format)
+
+
+def load(
+    pipeline: dlt.Pipeline,
+    source: Any,
+    *,
+    stats: RunStats | None = None,
+    chunked: bool = True,
+    run_once: RunOnce = _pipeline_run,
+) -> LoadResult:
+    """Run `source` (from `chaster_source`) into `pipeline` completely, safely, and tidy up.
+
+    The source's `chunk_pages` / `chunk_seconds` decide how often a long load is committed; the
+    cursors move only with the data they describe, so a killed run loses one chunk at most and
+    the next run goes on from there. Then `finish` runs (duplicates, removals, views).
+    `chunked=False` loads in one `pipeline.run`; `run_once(pipeline, source, file_format)`
+    replaces that call (the Dagster assets run it through dagster-dlt).
+    """
+    stats = stats or RunStats()
+    check_duckdb_names(pipeline)
+    result = LoadResult(pipeline, stats)
+    with run_lock(pipeline):
+        pipeline = result.pipeline = bind_to_destination(pipeline)
+        result.before = stats.stored_before = sessions_per_slug(pipeline)
+        stats.resumed = bool(cursor_states(pipeline).get("pending")) or bool(
+            pipeline.list_extracted_load_packages() or pipeline.list_normalized_load_packages()
+        )
+        with run_with(RunControl(stats=stats, chunked=chunked)):
+            while True:
+                run_once(pipeline, source, preferred_file_format(pipeline))
+                result.chunks += 1
+                if not cursor_states(pipeline).get("pending"):
+                    break
+        finish(pipeline, stats)
+        result.after = sessions_per_slug(pipeline)
+    return result
+
+
+def finish(pipeline: dlt.Pipeline, stats: RunStats | None = None) -> RunStats:
+    """The maintenance a dlt source cannot do, idempotent, after every load (plain runs too).
+
+    - rows a killed dlt merge inserted twice are deleted (dlt-hub/dlt#3023);
+    - sessions a GET answered 404 for, or a full sweep no longer saw, get `removed_at`;
+    - the `analytics` views are re-created (DuckDB); a failure is reported in
+      `stats.views_error` and leaves the load as it stands.
+    """
+    stats = stats or RunStats()
+    stats.repaired = repair_duplicates(pipeline)
+    mark_removed(pipeline)
+    if destination_kind(pipeline) == "duckdb":
+        stats.views, stats.views_error = update_views(pipeline)
+    return stats
+
+
+def cursor_states(pipeline: dlt.Pipeline) -> dict[str, Any]:
+    """The `sessions` resource state as last committed: cursors per slug and `pending`."""
+    sources = pipeline.state.get("sources", {})
+    state: dict[str, Any] = sources.get("chaster", {}).get("resources", {}).get(SESSIONS, {})
+    return state
+
+
+def destination_kind(pipeline: dlt.Pipeline) -> str:
+    """ "duckdb", "postgres", ...: the destination type without its module path."""
+    return str(pipeline.destination.destination_type).rsplit(".", 1)[-1]
+
+
+def preferred_file_format(pipeline: dlt.Pipeline) -> Any:
+    """parquet is DuckDB's fastest format; other destinations keep their own preferred one."""
+    return "parquet" if destination_kind(pipeline) in ("duckdb", "motherduck") else None
+
+
+def duckdb_path(pipeline: dlt.Pipeline) -> Path | None:
+    """The DuckDB file a pipeline writes, or None for other destinations."""
+    if destination_kind(pipeline) != "duckdb":
+        return None
+    credentials: Any = pipeline.destination_client().config.credentials
+    database = getattr(credentials, "database", None)
+    return Path(database) if isinstance(database, str) and database != ":memory:" else None
+
+
+def schemas_written(dataset: str) -> tuple[str, ...]:
+    """Every schema the pipeline writes into a DuckDB file: the dataset, dlt's merge staging
+    dataset (rows wait there before they are merged) and the views."""
+    return (dataset, f"{dataset}_staging", VIEWS_SCHEMA)
+
+
+def check_duckdb_name(path: Path, dataset: str) -> None:
+    """Refuse a file whose name equals a schema written into it.
+
+    DuckDB names the attached database after the file's stem, so `chaster.duckdb` holding the
+    schema `chaster` makes every `chaster.<table>` ambiguous, for dlt and for users' queries.
+    """
+    if path.stem in schemas_written(dataset):
+        raise ConfigError(
+            f"the DuckDB file {path.name} has the name of a schema written into it "
+            f"({', '.join(schemas_written(dataset))}); DuckDB could not tell `{path.stem}.<table>` "
+            f"apart; choose another file name, for example {path.stem}_sessions.duckdb"
+        )
+
+
+def check_duckdb_names(pipeline: dlt.Pipeline) -> None:
+    path = duckdb_path(pipeline)
+    if path is not None and pipeline.dataset_name:
+        check_duckdb_name(path, pipeline.dataset_name)
+
+
+def destination_identity(pipeline: dlt.Pipeline) -> str:
+    path = duckdb_path(pipeline)
+    if path is not None:
+        return str(path.resolve())
+    return f"{pipeline.destination.destination_name}/{pipeline.dataset_name}"
+
+
+@contextmanager
+def run_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
+    """One run at a time per pipeline: a scheduler firing during a long run gets a clear no."""
+    lock_path = Path(pipeline.pipelines_dir) / f"{pipeline.pipeline_name}.run.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise ConcurrentRunError(
+                f"another run of pipeline {pipeline.pipeline_name!r} is still going "
+                f"(pid {holder}); this run did nothing"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def bind_to_destination(pipeline: dlt.Pipeline) -> dlt.Pipeline:
+    """Forget local state that belongs to another destination, so cursors come from this one.
+
+    dlt restores state from the destination only when it is newer than the local copy; a user
+    switching between DuckDB files would otherwise carry one file's cursor into the other and
+    silently skip sessions.
+    """
+    target = destination_identity(pipeline)
+    marker = Path(pipeline.working_dir) / "destination.txt"
+    if marker.exists() and marker.read_text() != target:
+        pipeline = pipeline.drop()
+    Path(pipeline.working_dir).mkdir(parents=True, exist_ok=True)
+    marker.write_text(target)
+    return pipeline
+
+
+def query(pipeline: dlt.Pipeline, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Rows of a query on the pipeline's dataset; none if nothing was loaded yet."""
+    try:
+        with pipeline.sql_client() as client, client.execute_query(sql, *params) as cursor:
+            return [tuple(row) for row in cursor.fetchall()]
+    except DatabaseUndefinedRelation:
+        return []
+
+
+def tables(pipeline: dlt.Pipeline) -> list[str]:
+    """The dataset's data tables (not dlt's own), by name."""
+    rows = query(
+        pipeline,
+        "select table_name from information_schema.tables where table_schema = %s "
+        "and table_name not like '\\_dlt%%' escape '\\' order by table_name",
+        pipeline.dataset_name,
+    )
+    return [row[0] for row in rows]
+
+
+def table_counts(pipeline: dlt.Pipeline) -> dict[str, int]:
+    """Rows per data table, in one query."""
+    names = tables(pipeline)
+    if not names:
+        return {}
+    with pipeline.sql_client() as client:
+        parts = [
+            # table names come from information_schema, not from the user
+            f"select '{name}', count(*) from {client.make_qualified_table_name(name)}"  # noqa: S608
+            for name in names
+        ]
+    return {name: int(n) for name, n in query(pipeline, " union all ".join(parts))}
+
+
+def sessions_per_slug(pipeline: dlt.Pipeline) -> dict[str, tuple[int, int]]:
+    """slug -> (sessions stored, of which marked removed)."""
+    if SESSIONS not in tables(pipeline):
+        return {}
+    with pipeline.sql_client() as client:
+        table = client.make_qualified_table_name(SESSIONS)
+    rows = query(pipeline, f"select slug, count(*), count(removed_at) from {table} group by slug")  # noqa: S608
+    return {slug: (int(total), int(removed)) for slug, total, removed in rows}
+
+
+def repair_duplicates(pipeline: dlt.Pipeline) -> int:
+    """Delete rows that one load inserted twice; return how many.
+
+    dlt 1.31 can insert a package's root rows twice when the process is killed in the middle of
+    its merge (the crash tests reproduce it; dlt-hub/dlt#3023): same `_dlt_id`, same load id.
+    Every run ends with this check, so the next run repairs what a killed one left. It costs
+    one `count(distinct _dlt_id)` per table when nothing is wrong.
+    """
+    row = {"duckdb": "rowid", "postgres": "ctid"}.get(destination_kind(pipeline))
+    if row is None:
+        return 0
+    repaired = 0
+    names = tables(pipeline)
+    with pipeline.sql_client() as client:
+        for table in names:
+            name = client.make_qualified_table_name(table)
+            # names come from information_schema, not from the user
+            check = f"select count(*) - count(distinct _dlt_id) from {name}"  # noqa: S608
+            with client.execute_query(check) as cursor:
+                extra = cursor.fetchall()[0][0]
+            if extra:
+                client.execute_sql(
+                    f"delete from {name} where {row} in (select {row} from (select {row}, "  # noqa: S608
+                    f"row_number() over (partition by _dlt_id order by {row}) as n "
+                    f"from {name}) d where n > 1)"
+                )
+                repaired += extra
+    return repaired
+
+
+def mark_removed(pipeline: dlt.Pipeline) -> None:
+    """Set `removed_at` on sessions the API no longer has, from what the committed state says.
+
+    Idempotent and repeated after every run, so a crash between the load and this update loses
+    nothing: GETs that answered 404 are listed in the state, and after a full sweep every row
+    of that extension not reloaded since the sweep began is gone from the API.
+    """
+    cursors = cursor_states(pipeline).get("cursors", {})
+    if not cursors or SESSIONS not in tables(pipeline):
+        return
+    with pipeline.sql_client() as client:
+        table = client.make_qualified_table_name(SESSIONS)
+        for key, entry in cursors.items():
+            slug, status = key.split("|", 1)
+            for session_id, noticed in entry.get("removed", {}).items():
+                client.execute_sql(
+                    f"update {table} set removed_at = %s where session_id = %s "  # noqa: S608
+                    "and removed_at is null",
+                    noticed,
+                    session_id,
+                )
+            if status == "all" and entry.get("last_sweep"):
+                client.execute_sql(
+                    f"update {table} set removed_at = to_timestamp(%s) where slug = %s "  # noqa: S608
+                    "and removed_at is null and cast(_dlt_load_id as decimal(20, 6)) < %s",
+                    entry["last_sweep"],
+                    slug,
+                    entry["last_sweep"],
+                )
+
+
+def update_views(pipeline: dlt.Pipeline) -> tuple[list[str], str | None]:
+    """(Re)create the `analytics` views in one transaction: (their names, why they failed).
+
+    Runs after the data is committed, so a failure here never costs a load: the old views stay
+    as they were, and the run reports the failure instead of hiding it.
+    """
+    try:
+        with pipeline.sql_client() as client:
+            rows = client.execute_sql(
+                "select table_name, column_name from information_schema.columns "
+                "where table_schema = %s",
+                pipeline.dataset_name,
+            )
+            columns: dict[str, set[str]] = {}
+            for table, column in rows or []:
+                columns.setdefault(table, set()).add(column)
+            with client.begin_transaction():
+                return create_views(client.execute_sql, columns, pipeline.dataset_name), None
+    except Exception as exc:  # reported, never silent; the load itself stands
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return [], (
+            f"the analytics views could not be updated ({first_line}); the sessions were loaded"
+        )

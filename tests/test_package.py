@@ -1,0 +1,217 @@
+"""The source as a package, through the doors a dlt user takes: `pip install`, the console script,
+`from chaster_sessions import chaster_source` with a plain `pipeline.run`, the runner on a
+dataset of another name, the folder copied into a project as `dlt init` would, and an upgrade
+from the previous layout's files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SLUG, configure, query, run_process, standin_env
+
+OLD_LAYOUT_COMMIT = "01f563f"  # the last commit with sources/chaster and pipelines/sessions.py
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "PYTHONPATH"))}
+    return {**env, **extra}
+
+
+def test_pip_install_from_a_copy_gives_the_console_script(tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(
+        ROOT, copy, ignore=shutil.ignore_patterns(".venv*", ".git", "*.duckdb", "__pycache__")
+    )
+    prefix = tmp_path / "prefix"
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--prefix", str(prefix), str(copy)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stderr
+    shutil.rmtree(copy)  # installed, not linked to the copy
+    site = next(prefix.glob("lib/python3*/site-packages"))
+    assert (site / "chaster_sessions" / "README.md").is_file()
+    assert (site / "chaster_sessions" / "requirements.txt").is_file()
+    assert (site / "chaster_standin" / "server.py").is_file()
+    env = _env(PYTHONPATH=str(site), DLT_DATA_DIR=str(tmp_path / "dlt"))
+    script = prefix / "bin" / "chaster-sessions"
+    helped = subprocess.run([str(script), "--help"], capture_output=True, text=True, env=env)
+    assert helped.returncode == 0, helped.stderr
+    assert "usage: chaster-sessions" in helped.stdout and "exit codes" in helped.stdout
+    work = tmp_path / "work"
+    work.mkdir()
+    demo = subprocess.run(
+        [str(script), "--demo", "--quiet"], capture_output=True, text=True, env=env, cwd=work
+    )
+    assert demo.returncode == 0, demo.stderr
+    assert "3,000 new" in demo.stdout
+    located = subprocess.run(
+        [sys.executable, "-c", "import chaster_sessions; print(chaster_sessions.__file__)"],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert located.stdout.startswith(str(site))
+
+
+PLAIN_RUN = """
+import sys
+import dlt
+from chaster_sessions import chaster_source
+
+pipeline = dlt.pipeline("plain", destination=dlt.destinations.duckdb("plain.duckdb"),
+                        dataset_name="sessions_data")
+info = pipeline.run(chaster_source(api_token=sys.argv[1], extension_slug=sys.argv[2],
+                                   base_url=sys.argv[3]))
+print(info.has_failed_jobs)
+"""
+
+
+def test_a_plain_pipeline_run_is_complete_and_a_second_brings_it_level(make_api, tmp_path):
+    api = make_api(1200, order="desc")
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    (folder / "plain.py").write_text(PLAIN_RUN)
+    # the runner's chunk settings are in the environment: a plain run must ignore them
+    env = _env(
+        PYTHONPATH=str(ROOT / "sources"),
+        DLT_DATA_DIR=str(tmp_path / "dlt"),
+        SOURCES__CHASTER__CHUNK_PAGES="3",
+        SOURCES__CHASTER__REQUESTS_PER_MINUTE="100000",
+    )
+    args = [sys.executable, "plain.py", "test-token-7f3a9c2e51", SLUG, api.url]
+    first = subprocess.run(args, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    database = folder / "plain.duckdb"
+    stored = dict(query(database, "select session_id, lock__status from sessions_data.sessions"))
+    assert stored == api.population.truth(SLUG)
+    assert api.count("search") == 12
+
+    running = api.population.session_ids(SLUG, "locked")
+    for session_id in running[:5]:
+        api.population.end(session_id, "deserted")
+    api.population.change(running[5], score=7)
+    api.population.add(SLUG, 8)
+    second = subprocess.run(args, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr
+    stored = dict(query(database, "select session_id, lock__status from sessions_data.sessions"))
+    assert stored == api.population.truth(SLUG)
+    data = query(
+        database, "select data from sessions_data.sessions where session_id = ?", [running[5]]
+    )
+    assert json.loads(data[0][0])["score"] == 7
+    dupes = query(
+        database, "select count(*) - count(distinct session_id) from sessions_data.sessions"
+    )
+    assert dupes == [(0,)]
+
+
+def test_load_on_a_dataset_of_another_name_makes_its_views(make_api, home, monkeypatch):
+    import dlt
+
+    from chaster_sessions import chaster_source, load
+
+    api = make_api(300)
+    configure(monkeypatch, api, chunk_pages="2")
+    pipeline = dlt.pipeline(
+        "library_user",
+        destination=dlt.destinations.duckdb(str(home / "mine.duckdb")),
+        dataset_name="raw_chaster",
+    )
+    result = load(pipeline, chaster_source())
+    assert result.chunks == 2  # 3 pages in chunks of 2
+    assert result.after == {SLUG: (300, 0)}
+    assert "analytics.overview" in result.stats.views
+    api.population.delete(api.population.session_ids(SLUG, "locked")[0])
+    again = load(pipeline, chaster_source())
+    assert again.after == {SLUG: (300, 1)}  # the deleted one is marked, by the same runner
+    overview = query(home / "mine.duckdb", "select sessions, removed from analytics.overview")
+    assert overview[0][1] == 1
+    assert query(home / "mine.duckdb", "select count(*) from analytics.sessions") == [(300,)]
+
+
+def test_the_source_folder_copied_into_a_project_runs_its_example(make_api, tmp_path):
+    api = make_api(150)
+    project = tmp_path / "my_project"
+    shutil.copytree(
+        ROOT / "sources" / "chaster_sessions",
+        project / "chaster_sessions",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    shutil.copy(ROOT / "sources" / "chaster_sessions_pipeline.py", project)
+    env = _env(DLT_DATA_DIR=str(tmp_path / "dlt"), **standin_env(api))
+    done = subprocess.run(
+        [sys.executable, "chaster_sessions_pipeline.py"],
+        cwd=project, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert f"'{SLUG}': (150, 0)" in done.stdout
+    assert query(project / "chaster_sessions.duckdb", "select count(*) from chaster.sessions") == [
+        (150,)
+    ]
+
+
+def _old_layout(tmp_path: Path) -> Path:
+    """The project as it was before the package split, from git history."""
+    old = tmp_path / "old"
+    old.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", OLD_LAYOUT_COMMIT], capture_output=True, timeout=60
+    )
+    if archive.returncode != 0:
+        pytest.fail(f"git history is needed for the upgrade test: {archive.stderr.decode()}")
+    subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
+    return old
+
+
+def test_a_database_and_state_of_the_old_layout_keep_loading(make_api, home, tmp_path):
+    old = _old_layout(tmp_path)
+    api = make_api(700)
+    env = standin_env(api)
+    old_command = [sys.executable, str(old / "pipelines" / "sessions.py"), "--quiet"]
+    written = subprocess.run(
+        [*old_command, "--duckdb", "up.duckdb"],
+        env={**os.environ, **env, "PYTHONPATH": ""},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert written.returncode == 0, written.stderr
+    assert query("up.duckdb", "select count(*) from chaster.sessions") == [(700,)]
+    api.population.add(SLUG, 5)
+    ended = api.population.session_ids(SLUG, "locked")[0]
+    api.population.end(ended, "unlocked")
+    api.clear_log()
+    result = run_process("--quiet", "--duckdb", "up.duckdb", env=env)
+    assert result.code == 0, result.err
+    assert "5 new" in result.out and "resumed" not in result.out
+    running = len(api.population.truth(SLUG, "locked"))
+    # the stored cursor goes on: one new page, the locked sweep, one GET; no reload
+    assert api.count("search") == 1 + -(-running // 100)
+    assert api.count("get") == 1
+    stored = dict(query("up.duckdb", "select session_id, lock__status from chaster.sessions"))
+    assert stored == api.population.truth(SLUG)
+    assert query(
+        "up.duckdb", "select count(*) - count(distinct session_id) from chaster.sessions"
+    ) == [(0,)]
+
+
+def test_the_source_module_reads_no_settings_at_import(tmp_path):
+    """A typo in .dlt/config.toml must reach the command's one-line error, not an import."""
+    (tmp_path / ".dlt").mkdir()
+    (tmp_path / ".dlt" / "config.toml").write_text("[sources.chaster\n")
+    code = textwrap.dedent("""
+        import chaster_sessions, chaster_sessions.cli
+        print("imported")
+    """)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path, env=_env(PYTHONPATH=str(ROOT / "sources")), capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.stdout.strip() == "imported", done.stderr
