@@ -51,7 +51,8 @@ def main() -> int:
             }
         )
         import dlt
-        from sources.chaster import chaster
+
+        from chaster_sessions import chaster_source
 
         pipeline = dlt.pipeline(
             "profile",
@@ -60,7 +61,7 @@ def main() -> int:
         )
         print(f"{args.sessions:,} sessions, one chunk; start: {_memory()}")
         started = time.perf_counter()
-        pipeline.extract(chaster(), loader_file_format="parquet")
+        pipeline.extract(chaster_source(), loader_file_format="parquet")
         print(f"  extract   {time.perf_counter() - started:6.1f} s  {_memory()}")
         started = time.perf_counter()
         pipeline.normalize()

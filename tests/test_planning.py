@@ -50,14 +50,18 @@ def test_page_size_takes_the_named_cap_then_halves():
     size = PageSize.from_setting(None, state)
     assert size.size == 100
     size.shrink(PageSizeRejectedError("limit must not be greater than 40", 40))
+    size.remember(state)
     assert (size.size, state["page_cap"]) == (40, 40)
     size.shrink(PageSizeRejectedError("limit is too large", None))
+    size.remember(state)
     assert (size.size, state["page_cap"]) == (20, 20)
     assert PageSize.from_setting(None, state).size == 20  # the next run starts there
 
 
 def test_an_explicit_page_size_is_not_changed_behind_the_users_back():
     size = PageSize.from_setting(80, {})
+    size.remember(state := {})
+    assert state == {}
     with pytest.raises(ConfigError, match="page_size 80 is more than the API accepts"):
         size.shrink(PageSizeRejectedError("limit must not be greater than 50", 50))
 

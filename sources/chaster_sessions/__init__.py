@@ -10,6 +10,7 @@ What is kept of each session: `privacy.py`; the table hints: `schema.py`; the se
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Any, cast
 
 import dlt
@@ -20,9 +21,18 @@ from .analytics import create_views
 from .chunking import RunControl, active_run
 from .client import ChasterClient, Session
 from .errors import ChasterError
-from .paging import Cursor, PageSize, ResourceState, WalkResult, cursor_key, walk_new_sessions
+from .paging import (
+    Cursor,
+    CursorState,
+    PageSize,
+    ResourceState,
+    WalkResult,
+    cursor_key,
+    walk_new_sessions,
+)
+from .prefetch import Prefetcher
 from .privacy import scrub
-from .refresh import Refresh, is_locked
+from .refresh import Refresh, is_locked, running_in_destination
 from .runner import LoadResult, cursor_states, finish, load
 from .schema import SESSIONS, add_session_tables
 from .settings import (
@@ -149,6 +159,16 @@ def chaster_source(
             timeout=(_CONNECT_TIMEOUT, request_timeout),
         )
 
+    def fetch_ahead(
+        client: ChasterClient, page: PageSize, slug: str, entry: CursorState
+    ) -> Prefetcher:
+        """The walk from the stored cursor, fetching on a thread while dlt works."""
+
+        def walk(cursor: Cursor, result: WalkResult) -> Iterator[list[Session]]:
+            return walk_new_sessions(client, cursor, (slug, status), page, sort_order, result)
+
+        return Prefetcher(walk, Cursor.from_state(entry))
+
     @dlt.resource(name=SESSIONS, primary_key="sessionId", write_disposition="merge")
     def sessions() -> Iterator[list[Session]]:
         """New sessions since the stored cursor, then the re-read running ones; merged on
@@ -172,33 +192,33 @@ def chaster_source(
                 stats.current_slug = slug
                 entry = cursors.setdefault(key_, {})
                 if key_ not in run.started:
-                    run.begin(key_, entry, full_refresh=full_refresh)
-                locked = entry.setdefault("locked", {})
+                    running = {} if full_refresh else running_in_destination(slug)
+                    run.begin(key_, entry, running, full_refresh=full_refresh)
                 removed = entry.setdefault("removed", {})
                 new_locked = run.new_locked[key_]
                 while True:
-                    cursor = Cursor.from_state(entry)
-                    result = WalkResult()
-                    walk = walk_new_sessions(
-                        client, cursor, (slug, status), page, sort_order, result, stop
-                    )
-                    for sessions_page in walk:
-                        for session in sessions_page:
+                    fetcher = run.fetcher(key_, partial(fetch_ahead, client, page, slug, entry))
+                    for fetched in fetcher.pages():
+                        for session in fetched.sessions:
                             keep(session)
                             removed.pop(session["sessionId"], None)  # it is back
                             if is_locked(session):
-                                locked[session["sessionId"]] = session["paginationId"]
                                 new_locked.add(session["sessionId"])
-                            else:
-                                locked.pop(session["sessionId"], None)
-                        cursor.save(entry)
-                        yield sessions_page
+                        fetched.cursor.save(entry)  # the cursor moves with the data it covers
+                        page.remember(state)
+                        yield fetched.sessions
                         if stats.progress is not None:
-                            stats.progress(stats, slug, result.count or 0)
+                            stats.progress(stats, slug, fetched.count or 0)
+                        if stop is not None:
+                            stop.pages += 1
+                            if stop.reached() and not fetcher.done_next():
+                                state["pending"] = True  # the fetcher goes on meanwhile
+                                return
+                    assert fetcher.finished is not None
+                    cursor, result = fetcher.finished.cursor, fetcher.finished.result
+                    run.walk_done(key_)
                     cursor.save(entry)
-                    if not result.done:
-                        state["pending"] = True
-                        return
+                    page.remember(state)
                     if key_ not in run.top_pass_due:
                         break
                     # the cut walk is done; now what arrived above it since it began

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from .client import ChasterClient
 from .paging import Cursor, CursorState, Stop
+from .prefetch import Prefetcher
 from .stats import RunStats
 
 
@@ -41,15 +42,19 @@ class RunControl:
     started_at: float = field(default_factory=time.time)  # compared with dlt load ids
     noticed_at: str = field(default_factory=_now_iso)  # when a removal is recorded
     _clients: dict[tuple[object, ...], ChasterClient] = field(default_factory=dict)
+    _fetchers: dict[str, Prefetcher] = field(default_factory=dict)
 
-    def begin(self, key: str, entry: CursorState, *, full_refresh: bool) -> None:
-        """First time this run meets a cursor: remember what the previous runs left."""
+    def begin(
+        self, key: str, entry: CursorState, running: dict[str, str], *, full_refresh: bool
+    ) -> None:
+        """First time this run meets a cursor: remember what the previous runs left, and what
+        was `running` then (from the destination)."""
         self.started.add(key)
-        self.locked_before[key] = dict(entry.get("locked", {}))
+        self.locked_before[key] = running
         self.first_load[key] = not entry.get("high") and not entry.get("walk_after")
+        entry.pop("locked", None)  # kept in state by earlier versions; the destination knows
         if full_refresh:
             Cursor(order=entry.get("order")).save(entry)  # from the start, order kept
-            entry["locked"] = {}
         elif entry.get("walk_after") and entry.get("order") == "desc":
             self.top_pass_due.add(key)
         self.new_locked.setdefault(key, set())
@@ -67,7 +72,19 @@ class RunControl:
             self._clients[key] = make()
         return self._clients[key]
 
+    def fetcher(self, key: str, make: Callable[[], Prefetcher]) -> Prefetcher:
+        """The walk in progress for a cursor key: it keeps fetching across chunk boundaries."""
+        if key not in self._fetchers:
+            self._fetchers[key] = make()
+        return self._fetchers[key]
+
+    def walk_done(self, key: str) -> None:
+        self._fetchers.pop(key).close()
+
     def close(self) -> None:
+        for fetcher in self._fetchers.values():
+            fetcher.close()
+        self._fetchers.clear()
         for client in self._clients.values():
             client.close()
         self._clients.clear()

@@ -38,7 +38,7 @@ class RateLimiter:
     budget can never exceed it, whatever the window's phase. Server headers tighten it further.
     """
 
-    def __init__(self, requests_per_minute: float, margin: float = 0.02) -> None:
+    def __init__(self, requests_per_minute: float, margin: float = 0.01) -> None:
         self.interval = settings.RATE_WINDOW_SECONDS / requests_per_minute * (1 + margin)
         self._next_at = 0.0
         self._paused_until = 0.0

@@ -26,8 +26,8 @@ class CursorState(TypedDict, total=False):
     order: str | None  # "asc" / "desc" once seen (or forced)
     walk_top: str | None  # a descending walk cut into chunks: the newest id of that walk ...
     walk_after: str | None  # ... and the last id it loaded, where the next chunk goes on
-    locked: dict[str, str]  # sessionId -> paginationId of the sessions running at the last run
     removed: dict[str, str]  # sessionId -> when a GET first answered 404 for it
+    locked: dict[str, str]  # earlier versions kept the running set here; dropped when read
     last_sweep: float  # when the last full sweep began; rows not reloaded since are gone
 
 
@@ -77,17 +77,24 @@ class Cursor:
 
 @dataclass
 class PageSize:
-    """The `limit` sent with each search; shrinks to what the API accepts unless set by hand."""
+    """The `limit` sent with each search; shrinks to what the API accepts unless set by hand.
+
+    A size learned from a refusal is kept in state (`page_cap`) by `remember`, from the thread
+    that owns dlt's state, never from the one that fetches.
+    """
 
     size: int
     explicit: bool
-    state: ResourceState
 
     @classmethod
     def from_setting(cls, page_size: int | None, state: ResourceState) -> PageSize:
         if page_size is not None:
-            return cls(page_size, True, state)
-        return cls(min(MAX_PAGE_SIZE, state.get("page_cap", MAX_PAGE_SIZE)), False, state)
+            return cls(page_size, True)
+        return cls(min(MAX_PAGE_SIZE, state.get("page_cap", MAX_PAGE_SIZE)), False)
+
+    def remember(self, state: ResourceState) -> None:
+        if not self.explicit and self.size < state.get("page_cap", MAX_PAGE_SIZE):
+            state["page_cap"] = self.size
 
     def shrink(self, rejected: PageSizeRejectedError) -> str:
         """Step down after a refusal: to the cap the API named, else by half. Returns why."""
@@ -103,7 +110,6 @@ class PageSize:
             raise rejected
         why = f"{smaller} (the API refused {self.size}: {rejected.message.split(': ', 1)[-1]})"
         self.size = smaller
-        self.state["page_cap"] = smaller
         return why
 
 

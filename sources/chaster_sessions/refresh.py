@@ -7,16 +7,22 @@ API has no "changed since" filter, so there are two ways to learn what happened 
 - (B) sweep every session again.
 
 `plan_refresh` is the pure arithmetic of which costs fewer requests; `Refresh` runs the choice.
+What was running at the previous run is read from the destination (`running_in_destination`),
+not kept in dlt state: it is the data's own truth, and state stays the size of the cursors.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+import dlt
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from .client import ChasterClient, Session
 from .paging import Cursor, CursorState, PageSize, WalkResult, walk_new_sessions
+from .schema import SESSIONS
 
 
 def pages_for(count: int, page_size: int) -> int:
@@ -65,6 +71,26 @@ def plan_refresh(
     return RefreshPlan("locked", cost_a, leavers, reason)
 
 
+def running_in_destination(slug: str) -> dict[str, str]:
+    """sessionId -> paginationId of the extension's sessions stored as running (and not marked
+    removed), from the pipeline that is extracting; empty before the first load."""
+    try:
+        pipeline: Any = dlt.current.pipeline()
+    except Exception:  # iterated outside a pipeline: nothing was loaded before
+        return {}
+    try:
+        with pipeline.sql_client() as client:
+            table = client.make_qualified_table_name(SESSIONS)
+            rows = client.execute_sql(
+                f"select session_id, pagination_id from {table} where slug = %s "  # noqa: S608
+                "and lock__status = 'locked' and removed_at is null",
+                slug,
+            )
+    except DatabaseUndefinedRelation:
+        return {}
+    return {session_id: pagination_id for session_id, pagination_id in rows or []}
+
+
 def is_locked(session: Session) -> bool:
     lock = session.get("lock")
     return isinstance(lock, dict) and lock.get("status") == "locked"
@@ -86,7 +112,7 @@ class Refresh:
     started_at: float  # the run's start: rows of a full sweep not reloaded since are gone
 
     def sessions(self, all_sessions: int | None) -> Iterator[list[Session]]:
-        """Pages of re-read sessions; `entry` ends with the running set and the removals."""
+        """Pages of re-read sessions; `entry` ends with the removals found (404s)."""
         removed = self.entry.setdefault("removed", {})
         first_walk = WalkResult()
         sweep = self._walk("locked", first_walk)
@@ -99,23 +125,20 @@ class Refresh:
             all_sessions=all_sessions if self.status == "all" else None,
         )
         self.client.stats.refresh[self.slug] = plan.reason
-        locked_now: dict[str, str] = {}
         if plan.strategy == "full":
             sweep.close()
             for page in self._walk("all", WalkResult()):
                 for session in page:
                     removed.pop(session["sessionId"], None)
-                    if is_locked(session):
-                        locked_now[session["sessionId"]] = session["paginationId"]
                 self.client.stats.count_updated(self.slug, len(page))
                 yield page
-            self.entry["locked"] = locked_now
             self.entry["last_sweep"] = self.started_at
             return
+        locked_now: set[str] = set()
         for page in (first, *sweep) if first else ():
             for session in page:
                 removed.pop(session["sessionId"], None)
-                locked_now[session["sessionId"]] = session["paginationId"]
+                locked_now.add(session["sessionId"])
             self.client.stats.count_updated(self.slug, len(page))
             yield page
         for session_id, pagination_id in self.locked_before.items():
@@ -128,10 +151,7 @@ class Refresh:
             removed.pop(session_id, None)
             fresh["paginationId"] = pagination_id  # GET answers without it
             self.client.stats.count_updated(self.slug, 1)
-            if is_locked(fresh):
-                locked_now[session_id] = pagination_id
             yield [fresh]
-        self.entry["locked"] = locked_now
 
     def _walk(self, status: str, result: WalkResult) -> Generator[list[Session], None, None]:
         return walk_new_sessions(
