@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .analytics import DIALECTS
 from .analytics import SCHEMA as VIEWS_SCHEMA
 from .runner import LoadResult, destination_kind, table_counts
 from .stats import RunStats
@@ -81,8 +82,9 @@ def summary(result: LoadResult, where: str, seconds: float) -> str:
     if stats.views:
         names = ", ".join(v.split(".", 1)[1] for v in stats.views)
         lines.append(f"  analytics views: {names} (schema {VIEWS_SCHEMA})")
-    if destination_kind(result.pipeline) != "duckdb":
-        lines.append("  analytics views: DuckDB only, not created on this destination")
+    kind = destination_kind(result.pipeline)
+    if kind not in DIALECTS:
+        lines.append(f"  analytics views: not created on {kind} (DuckDB and PostgreSQL only)")
     counts = table_counts(result.pipeline)
     lines.append("  tables: " + ", ".join(f"{t} ({n:,})" for t, n in counts.items()))
     return "\n".join(lines)
