@@ -177,3 +177,14 @@ def test_no_page_when_the_views_could_not_be_created(make_api, home, monkeypatch
     assert result.code == 9, result.err
     assert not (home / "page.html").exists()
     assert "report page" not in result.out
+
+
+def test_one_section_per_extension(make_api, home, monkeypatch, capsys):
+    api = make_api({SLUG: 200, "other-extension": 100})
+    configure(monkeypatch, api, slug=f"{SLUG},other-extension")
+    result = run_cli(capsys, "--duckdb", "out.duckdb", "--html", "page.html")
+    assert result.code == 0, result.err
+    source = (home / "page.html").read_text()
+    assert re.findall(r'<section id="([^"]+)">', source) == [SLUG, "other-extension"]
+    assert source.count("<svg") == 2 * CHARTS_PER_EXTENSION
+    assert "This run: 200 new," in source and "This run: 100 new," in source

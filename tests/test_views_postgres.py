@@ -111,3 +111,31 @@ def test_every_view_on_postgres_equals_duckdb(make_api, home, monkeypatch, capsy
     _, days = _postgres_view(postgres, "daily")
     assert max(r["day"] for r in days) == datetime.now(UTC).date()
     assert isinstance(days[0]["day"], date)
+
+
+def test_postgres_views_work_on_tables_missing_optional_columns(postgres):
+    """Self-locks only, no config, no child tables: every view is still created on PostgreSQL,
+    missing raw columns reading as typed NULLs."""
+    import psycopg2
+
+    from chaster_sessions.analytics import create_views
+
+    with psycopg2.connect(postgres) as con, con.cursor() as cursor:
+        cursor.execute(
+            "create schema chaster; create table chaster.sessions as select "
+            "'s1'::varchar as session_id, 'ext'::varchar as slug, 'unlocked'::varchar as "
+            "lock__status, timestamptz '2026-01-01 00:00:00+00' as lock__start_date, "
+            "timestamptz '2026-01-03 12:00:00+00' as lock__unlocked_at, 'd1'::varchar as _dlt_id"
+        )
+        columns = {"sessions": {"session_id", "slug", "lock__status", "lock__start_date"}}
+        columns["sessions"] |= {"lock__unlocked_at", "_dlt_id"}
+        names = create_views(cursor.execute, columns, dialect="postgres")
+        assert [n.split(".")[1] for n in names] == list(VIEWS)
+        cursor.execute("select lock_type, duration_days, is_test_lock from analytics.sessions")
+        assert cursor.fetchall() == [("self-lock", 2.5, False)]
+        days = (datetime.now(UTC).date() - date(2026, 1, 1)).days + 1
+        expected = {"sessions": 1, "daily": days, "outcomes": 2, "co_extensions": 0}
+        expected.update(config_values=0, wearers=0, overview=1)  # no wearer id, no config
+        for view in VIEWS:
+            cursor.execute(f"select count(*) from analytics.{view}")  # noqa: S608
+            assert cursor.fetchone() == (expected[view],), view
