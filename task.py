@@ -6,6 +6,7 @@
     python3 task.py stress          set up .venv (dev), then the long kill-and-resume stress runs
     python3 task.py bench [options] set up .venv (dev), then the benchmark (bench/run.py)
     python3 task.py notebook        set up .venv (dev) and JupyterLab, then open the notebook
+    python3 task.py sql [FILE]      set up .venv, then a SQL shell on a DuckDB file (same duckdb)
     python3 task.py lock            re-resolve requirements.lock and requirements-dev.lock
 
 `run` installs only what a load needs (requirements.lock); the others install the dev lock too
@@ -141,7 +142,8 @@ def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("run", [])
     if command == "lock":
         return lock()
-    setup("runtime" if command == "run" or (command == "setup" and rest != ["dev"]) else "dev")
+    runtime = command in ("run", "sql") or (command == "setup" and rest != ["dev"])
+    setup("runtime" if runtime else "dev")
     if command == "setup":
         return 0
     if command == "run":
@@ -167,6 +169,10 @@ def main(argv: list[str]) -> int:
         cmd = [str(PYTHON), "-m", "pytest", "-m", "not stress", *rest]
     elif command == "stress":
         cmd = [str(PYTHON), "-m", "pytest", "-m", "stress", *rest]
+    elif command == "sql":
+        # a file named relative to where the user is, though the shell runs at the root
+        files = [a if a.startswith("-") else str(Path(a).resolve()) for a in rest]
+        cmd = [str(PYTHON), "-m", "chaster_sessions.shell", *files]
     elif command == "bench":
         cmd = [str(PYTHON), str(ROOT / "bench" / "run.py"), *rest]
     elif command == "notebook":

@@ -50,7 +50,7 @@ def test_postgres_full_incremental_and_freshness_runs(
     assert first.code == 0, first.err
     assert "600 new" in first.out
     assert "destination: warehouse (dataset chaster)" in first.out
-    assert "analytics views: DuckDB only" in first.out
+    assert "analytics views: sessions, daily, outcomes" in first.out
     assert _present(postgres) == api.population.truth(SLUG)
     assert not (home / "chaster.duckdb").exists()
 

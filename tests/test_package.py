@@ -34,6 +34,7 @@ def test_pip_install_from_a_copy_gives_the_console_script(tmp_path):
     prefix = tmp_path / "prefix"
     install = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--ignore-installed",  # else pip uninstalls the editable install from .venv
          "--prefix", str(prefix), str(copy)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip

@@ -4,8 +4,9 @@ The raw tables follow the API's nesting (`lock__keyholder__username`, JSON `conf
 per list). These views give the answers plain names and stated units. Only `analytics.sessions`
 reads raw columns; every other view builds on it. A raw column that does not exist (yet) reads
 as NULL, so a small dataset without shared locks, pseudonymous mode, or a new API field never
-breaks them. They are DuckDB SQL, read the dataset named when they are created, and are
-re-created after every successful load.
+breaks them. They are written once, in DuckDB SQL, and transpiled with sqlglot for PostgreSQL;
+the one piece sqlglot cannot translate (reading a JSON object's keys) is written per dialect. They
+read the dataset named when they are created and are re-created after every successful load.
 
 Test locks are left out of every aggregate (`daily`, `outcomes`, `co_extensions`,
 `config_values`, `wearers`, `overview` counts them apart); `analytics.sessions` keeps them,
@@ -17,7 +18,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import sqlglot
+
 SCHEMA = "analytics"
+
+# destination type -> the SQL dialect its views are written in; other destinations get none
+DIALECTS = {"duckdb": "duckdb", "motherduck": "duckdb", "postgres": "postgres"}
 
 # Every raw column analytics.sessions reads, with the type it has when it exists.
 RAW_COLUMNS = {
@@ -85,6 +91,13 @@ select
 from raw
 """
 
+
+def ratio(part: str, whole: str) -> str:
+    """part / whole as a double rounded to 4 places, NULL when whole is 0. Rounded as a decimal:
+    PostgreSQL has no round(double, places), and both databases then agree to the last place."""
+    return f"cast(round(cast({part} as decimal(38, 10)) / nullif({whole}, 0), 4) as double)"
+
+
 # what the aggregates count: real locks the API still has
 COUNTED = "(select * from analytics.sessions where not is_test_lock and not is_removed)"
 
@@ -93,18 +106,24 @@ create or replace view analytics.daily as
 with s as {COUNTED},
 starts as (
     select extension, cast(timezone('UTC', started_at) as date) as day, count(*) as n
-    from s where started_at is not null group by all
+    from s where started_at is not null
+    group by extension, cast(timezone('UTC', started_at) as date)
 ),
 ends as (
     select extension, cast(timezone('UTC', ended_at) as date) as day,
         count(*) filter (where status = 'unlocked') as unlocked,
         count(*) filter (where status = 'deserted') as deserted
-    from s where ended_at is not null group by all
+    from s where ended_at is not null
+    group by extension, cast(timezone('UTC', ended_at) as date)
 ),
+first_days as (select extension, min(day) as first_day from starts group by extension),
 days as (
-    select extension, cast(unnest(generate_series(min(day), current_date, interval 1 day))
-        as date) as day
-    from starts group by extension
+    select f.extension, cast(g.day as date) as day
+    from first_days f, generate_series(
+        cast(f.first_day as timestamp),
+        cast(cast(timezone('UTC', current_timestamp) as date) as timestamp),
+        interval 1 day
+    ) as g(day)
 )
 select
     d.extension,
@@ -119,6 +138,10 @@ left join starts st using (extension, day)
 left join ends e using (extension, day)
 """
 
+DESERTED_SHARE = ratio(
+    "count(*) filter (where status = 'deserted')", "count(*) filter (where status <> 'locked')"
+)
+
 OUTCOMES = f"""
 create or replace view analytics.outcomes as
 with s as {COUNTED}
@@ -130,8 +153,7 @@ select
     count(*) filter (where status = 'locked') as running,
     count(*) filter (where status = 'unlocked') as unlocked,
     count(*) filter (where status = 'deserted') as deserted,
-    round(count(*) filter (where status = 'deserted')
-        / nullif(count(*) filter (where status <> 'locked'), 0), 4) as deserted_share,
+    {DESERTED_SHARE} as deserted_share,
     quantile_cont(duration_hours, 0.5) filter (where status <> 'locked')
         as median_duration_hours,
     quantile_cont(duration_hours, 0.9) filter (where status <> 'locked')
@@ -147,14 +169,14 @@ totals as (select extension, count(*) as n from s group by extension)
 select
     s.extension,
     e.slug as other_extension,
-    any_value(e.display_name) as other_name,
+    min(e.display_name) as other_name,
     count(distinct s.session_id) as sessions,
-    round(count(distinct s.session_id) / any_value(t.n), 4) as share_of_sessions
+    {ratio("count(distinct s.session_id)", "t.n")} as share_of_sessions
 from s
 join __DATASET__.sessions__lock__extensions e on e._dlt_root_id = s._dlt_id
 join totals t on t.extension = s.extension
 where e.slug <> s.extension
-group by s.extension, e.slug
+group by s.extension, e.slug, t.n
 """
 
 CO_EXTENSIONS_EMPTY = """
@@ -168,21 +190,37 @@ where false
 CONFIG_VALUES = f"""
 create or replace view analytics.config_values as
 with s as {COUNTED},
-totals as (select extension, count(*) as n from s group by extension),
-settings as (
+totals as (select extension, count(*) as n from s group by extension)
+select
+    st.extension, st.setting, st.value,
+    count(*) as sessions,
+    {ratio("count(*)", "t.n")} as share_of_sessions
+from __CONFIG_ENTRIES__ st join totals t on t.extension = st.extension
+group by st.extension, st.setting, st.value, t.n
+"""
+
+# (extension, setting, value) per top-level key of each counted session's own `config`: strings
+# as their text, everything else as compact JSON. sqlglot has no translation for DuckDB's
+# json_each, so this part is written per dialect. jsonb keeps no key order or spacing: the
+# PostgreSQL version strips the spaces jsonb prints (outside strings), and objects nested in a
+# value list their keys in jsonb's order (shorter keys first).
+CONFIG_ENTRIES = {
+    "duckdb": """(
     select s.extension, j.key as setting,
         case when j.type = 'VARCHAR' then j.value ->> '$' else cast(j.value as varchar) end
             as value
     from s, json_each(s.config) j
     where json_type(s.config) = 'OBJECT'
-)
-select
-    st.extension, setting, value,
-    count(*) as sessions,
-    round(count(*) / any_value(t.n), 4) as share_of_sessions
-from settings st join totals t using (extension)
-group by st.extension, setting, value
-"""
+)""",
+    "postgres": """(
+    select s.extension, j.key as setting,
+        case when jsonb_typeof(j.value) = 'string' then j.value #>> '{}'
+            else regexp_replace(cast(j.value as text), '("(?:[^"\\\\]|\\\\.)*")|([,:]) ',
+                '\\1\\2', 'g') end as value
+    from s cross join lateral jsonb_each(case when jsonb_typeof(cast(s.config as jsonb))
+        = 'object' then cast(s.config as jsonb) else cast('{}' as jsonb) end) as j
+)""",
+}
 
 WEARERS = f"""
 create or replace view analytics.wearers as
@@ -190,7 +228,7 @@ with s as {COUNTED}
 select
     extension,
     wearer_id,
-    any_value(wearer) as wearer,
+    min(wearer) as wearer,
     count(*) as sessions,
     min(started_at) as first_started_at,
     max(started_at) as last_started_at,
@@ -236,9 +274,11 @@ class _Column(dict[str, str]):
         return f"cast(null as {RAW_COLUMNS[name]})"
 
 
-def statements(columns: dict[str, set[str]], dataset: str = "chaster") -> list[str]:
-    """The DDL for every view, given the raw tables' columns (table -> column names) and the
-    dataset (schema) that holds them."""
+def statements(
+    columns: dict[str, set[str]], dataset: str = "chaster", dialect: str = "duckdb"
+) -> list[str]:
+    """The DDL for every view in `dialect` ("duckdb" or "postgres"), given the raw tables'
+    columns (table -> column names) and the dataset (schema) that holds them."""
     sessions_sql = SESSIONS.format_map(_Column(columns.get("sessions", set())))
     children = columns.get("sessions__lock__extensions", set())
     co_extensions = (
@@ -247,28 +287,37 @@ def statements(columns: dict[str, set[str]], dataset: str = "chaster") -> list[s
         else CO_EXTENSIONS_EMPTY
     )
     quoted = '"' + dataset.replace('"', '""') + '"'
+    written = [
+        f"create schema if not exists {SCHEMA}",
+        sessions_sql,
+        DAILY,
+        OUTCOMES,
+        co_extensions,
+        CONFIG_VALUES,
+        WEARERS,
+        OVERVIEW,
+    ]
+    if dialect != "duckdb":
+        written = [sqlglot.transpile(sql, read="duckdb", write=dialect)[0] for sql in written]
+        # a view whose columns change type cannot be replaced there: drop them, newest first
+        drops = [f"drop view if exists {SCHEMA}.{name}" for name in reversed(VIEWS)]
+        written = written[:1] + drops + written[1:]
     return [
-        sql.replace("__DATASET__", quoted)
-        for sql in (
-            f"create schema if not exists {SCHEMA}",
-            sessions_sql,
-            DAILY,
-            OUTCOMES,
-            co_extensions,
-            CONFIG_VALUES,
-            WEARERS,
-            OVERVIEW,
-        )
+        sql.replace("__DATASET__", quoted).replace("__CONFIG_ENTRIES__", CONFIG_ENTRIES[dialect])
+        for sql in written
     ]
 
 
 def create_views(
-    execute: Callable[[str], Any], columns: dict[str, set[str]], dataset: str = "chaster"
+    execute: Callable[[str], Any],
+    columns: dict[str, set[str]],
+    dataset: str = "chaster",
+    dialect: str = "duckdb",
 ) -> list[str]:
     """Create or replace the views over `dataset` (the caller runs this in one transaction);
     return their names. Nothing to do before the first load has created `<dataset>.sessions`."""
     if "sessions" not in columns:
         return []
-    for sql in statements(columns, dataset):
+    for sql in statements(columns, dataset, dialect):
         execute(sql)
     return [f"{SCHEMA}.{name}" for name in VIEWS]

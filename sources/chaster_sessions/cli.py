@@ -25,6 +25,7 @@ from dlt.common.configuration.specs.pluggable_run_context import PluggableRunCon
 
 from . import chaster_source
 from .errors import EXIT_CODES, ConfigError, DestinationError, ViewsError, explain
+from .html_report import write_html
 from .report import Outcome, summary, write_report
 from .runner import check_duckdb_name, load
 from .settings import DATASET, DEFAULT_DUCKDB, PIPELINE_NAME
@@ -48,6 +49,7 @@ class RunPlan:
     demo: bool = False
     destination: str | None = None  # a destination named in config; None: the DuckDB file
     report: Path | None = None
+    html: Path | None = None
 
     @property
     def on_duckdb(self) -> bool:
@@ -128,6 +130,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="PATH",
         help="write a JSON report of the run (status, timings, figures per extension, errors)",
     )
+    parser.add_argument(
+        "--html",
+        metavar="PATH",
+        help="after a successful run, write a self-contained HTML report page there; default "
+        "from CHASTER__HTML_REPORT or [chaster] html_report (the demo writes chaster_demo.html)",
+    )
     parser.add_argument("--verbose", action="store_true", help="show dlt's logs and tracebacks")
     parser.add_argument("--quiet", action="store_true", help="no progress lines, summary only")
     return parser.parse_args(argv)
@@ -148,12 +156,21 @@ def plan_run(args: argparse.Namespace) -> RunPlan:
         source_args.update(api_token=DEMO_TOKEN, requests_per_minute=60_000)
         path = Path(args.duckdb or DEMO_DUCKDB).resolve()
         check_duckdb_name(path, DATASET)
-        return RunPlan(DEMO_PIPELINE_NAME, path, source_args, demo=True, report=report)
+        html = Path(args.html).resolve() if args.html else path.with_suffix(".html")
+        return RunPlan(DEMO_PIPELINE_NAME, path, source_args, True, report=report, html=html)
     destination = None if args.duckdb else args.destination or configured_destination()
     path = Path(args.duckdb or DEFAULT_DUCKDB).resolve()
     if destination is None:
         check_duckdb_name(path, DATASET)
-    return RunPlan(PIPELINE_NAME, path, source_args, destination=destination, report=report)
+    html_setting = args.html or dlt.config.get("chaster.html_report", str)
+    return RunPlan(
+        PIPELINE_NAME,
+        path,
+        source_args,
+        destination=destination,
+        report=report,
+        html=Path(html_setting).resolve() if html_setting else None,
+    )
 
 
 def configured_destination() -> str | None:
@@ -322,6 +339,11 @@ def main(argv: list[str] | None = None) -> int:
             outcome = Outcome("loaded_but_views_failed", ViewsError.exit_code, stats.views_error)
         else:
             outcome = Outcome("succeeded", 0)
+            if plan.html is not None and stats.views:
+                write_html(plan.html, result)
+                print(f"  report page: {plan.html}")
+            elif plan.html is not None:
+                print("  report page: not written; it reads the analytics views, absent here")
     except KeyboardInterrupt:
         message = "interrupted; the next run continues from the last committed chunk"
         print(f"error: {message}", file=sys.stderr)

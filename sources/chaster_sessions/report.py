@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .analytics import DIALECTS
 from .analytics import SCHEMA as VIEWS_SCHEMA
 from .runner import LoadResult, destination_kind, table_counts
 from .stats import RunStats
@@ -23,9 +24,10 @@ class Outcome:
     error: str | None = None
 
 
-def _per_slug(
+def per_slug(
     stats: RunStats, before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]
 ) -> dict[str, dict[str, Any]]:
+    """The run's figures per extension: new, re-read, removed, requests, ..."""
     slugs = sorted(set(after) | set(stats.order_seen) | set(stats.requests_by_slug) - {""})
     figures = {}
     for slug in slugs:
@@ -59,7 +61,7 @@ def summary(result: LoadResult, where: str, seconds: float) -> str:
             f"  removed {stats.repaired:,} duplicate rows an interrupted load had left "
             "(dlt-hub/dlt#3023)"
         )
-    for slug, f in _per_slug(stats, result.before, result.after).items():
+    for slug, f in per_slug(stats, result.before, result.after).items():
         lines.append(
             f"  {slug}: {f['new']:,} new, {f['updated']:,} re-read, "
             f"{f['newly_removed']:,} newly removed; {f['total']:,} in total "
@@ -81,8 +83,9 @@ def summary(result: LoadResult, where: str, seconds: float) -> str:
     if stats.views:
         names = ", ".join(v.split(".", 1)[1] for v in stats.views)
         lines.append(f"  analytics views: {names} (schema {VIEWS_SCHEMA})")
-    if destination_kind(result.pipeline) != "duckdb":
-        lines.append("  analytics views: DuckDB only, not created on this destination")
+    kind = destination_kind(result.pipeline)
+    if kind not in DIALECTS:
+        lines.append(f"  analytics views: not created on {kind} (DuckDB and PostgreSQL only)")
     counts = table_counts(result.pipeline)
     lines.append("  tables: " + ", ".join(f"{t} ({n:,})" for t, n in counts.items()))
     return "\n".join(lines)
@@ -122,7 +125,7 @@ def write_report(
             "rate_limit_wait_seconds": round(stats.rate_limit_wait, 3),
             "pacing_wait_seconds": round(stats.pacing_wait, 3),
         },
-        "extensions": _per_slug(stats, before, after),
+        "extensions": per_slug(stats, before, after),
         "views": stats.views,
     }
     path.parent.mkdir(parents=True, exist_ok=True)

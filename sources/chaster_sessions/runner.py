@@ -20,8 +20,8 @@ from typing import Any
 import dlt
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
+from .analytics import DIALECTS, create_views
 from .analytics import SCHEMA as VIEWS_SCHEMA
-from .analytics import create_views
 from .chunking import RunControl, run_with
 from .errors import ConcurrentRunError, ConfigError
 from .schema import SESSIONS
@@ -88,13 +88,13 @@ def finish(pipeline: dlt.Pipeline, stats: RunStats | None = None) -> RunStats:
 
     - rows a killed dlt merge inserted twice are deleted (dlt-hub/dlt#3023);
     - sessions a GET answered 404 for, or a full sweep no longer saw, get `removed_at`;
-    - the `analytics` views are re-created (DuckDB); a failure is reported in
-      `stats.views_error` and leaves the load as it stands.
+    - the `analytics` views are re-created (DuckDB, MotherDuck, PostgreSQL); a failure is
+      reported in `stats.views_error` and leaves the load as it stands.
     """
     stats = stats or RunStats()
     stats.repaired = repair_duplicates(pipeline)
     mark_removed(pipeline)
-    if destination_kind(pipeline) == "duckdb":
+    if destination_kind(pipeline) in DIALECTS:
         stats.views, stats.views_error = update_views(pipeline)
     return stats
 
@@ -320,8 +320,10 @@ def update_views(pipeline: dlt.Pipeline) -> tuple[list[str], str | None]:
             columns: dict[str, set[str]] = {}
             for table, column in rows or []:
                 columns.setdefault(table, set()).add(column)
+            dialect = DIALECTS[destination_kind(pipeline)]
             with client.begin_transaction():
-                return create_views(client.execute_sql, columns, pipeline.dataset_name), None
+                names = create_views(client.execute_sql, columns, pipeline.dataset_name, dialect)
+                return names, None
     except Exception as exc:  # reported, never silent; the load itself stands
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return [], (
