@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -130,6 +131,19 @@ def run_process(*args: str, env: dict[str, str] | None = None, timeout: float = 
         timeout=timeout,
     )
     return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+def wait_for_commits(home: Path, commits: int, timeout: float = 60) -> None:
+    """Wait until the command running under `home` has committed `commits` chunks: dlt moves
+    each loaded package into its pipeline folder's load/loaded/ (reading the DuckDB file instead
+    would take a lock the running command needs)."""
+    loaded = home / "dlt" / "pipelines" / "chaster" / "load" / "loaded"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if loaded.is_dir() and len(list(loaded.iterdir())) >= commits:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"fewer than {commits} chunks were committed within {timeout}s")
 
 
 def query(path: Path | str, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:

@@ -30,6 +30,7 @@ from conftest import (
     run_process,
     standin_env,
     stored_sessions,
+    wait_for_commits,
 )
 
 README = (ROOT / "README.md").read_text()
@@ -269,10 +270,7 @@ def test_a_killed_descending_backfill_resumes_whole(make_api, home, tmp_path):
     env = {**os.environ, **standin_env(api, chunk_pages="2")}
     command = [sys.executable, str(ROOT / "pipelines" / "sessions.py"), "--duckdb", "out.duckdb"]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    # pages are fetched up to 10 ahead of the commits: 16 requests mean two chunks are committed
-    while api.count("search") < 16 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for_commits(home, 2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     committed = query("out.duckdb", "select count(*) from chaster.sessions")[0][0]

@@ -211,7 +211,7 @@ def chaster_source(
                             stats.progress(stats, slug, fetched.count or 0)
                         if stop is not None:
                             stop.pages += 1
-                            if stop.reached() and not fetcher.done_next():
+                            if stop.reached(fetcher.waiting()) and not fetcher.done_next():
                                 state["pending"] = True  # the fetcher goes on meanwhile
                                 return
                     assert fetcher.finished is not None

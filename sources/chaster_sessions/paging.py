@@ -120,18 +120,26 @@ class WalkResult:
     count: int | None = None  # the API's total for the filter
 
 
+# Under a rate budget the reader waits for pages most of the time; committing then costs no
+# request time, and keeps what the last commit of the run (after the last page) must carry small.
+IDLE_COMMIT_PAGES = 5
+
+
 class Stop:
     """Where the walks of one chunk must pause so the runner can commit: after N pages (over
-    every walk of the chunk) or at a deadline. A plain `pipeline.run` has none."""
+    every walk of the chunk) or at a deadline, or after a few pages when the reader would only
+    wait for the API anyway. A plain `pipeline.run` has none."""
 
     def __init__(self, max_pages: int | None = None, seconds: float | None = None) -> None:
         self.max_pages = max_pages
         self.deadline = time.monotonic() + seconds if seconds else None
         self.pages = 0
 
-    def reached(self) -> bool:
-        return (self.max_pages is not None and self.pages >= self.max_pages) or (
-            self.deadline is not None and time.monotonic() >= self.deadline
+    def reached(self, waiting_for_api: bool = False) -> bool:
+        return (
+            (self.max_pages is not None and self.pages >= self.max_pages)
+            or (self.deadline is not None and time.monotonic() >= self.deadline)
+            or (waiting_for_api and self.pages >= IDLE_COMMIT_PAGES)
         )
 
 

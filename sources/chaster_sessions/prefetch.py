@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from .client import Session
 from .paging import Cursor, WalkResult
 
-# About 0.5 MB of JSON a page as parsed dicts; 10 pages cover a commit at several times the
-# documented budget (a commit of 50 pages takes 1-2 s, 10 pages at 5 requests/s take 2 s).
-PREFETCH_PAGES = 10
+# A page of 100 sessions is about 0.55 MB of JSON and 1.5 MB parsed, so 30 pages hold 45 MB at
+# most. They cover a 50-page commit (2-3 s) at three times the documented budget (6 s of pages).
+PREFETCH_PAGES = 30
 
 
 @dataclass
@@ -88,6 +88,10 @@ class Prefetcher:
             item, self._peeked = self._peeked, None
             return item
         return self._queue.get(timeout=timeout)
+
+    def waiting(self) -> bool:
+        """Whether the reader has caught up: the next page is not fetched yet."""
+        return self._peeked is None and self._queue.empty() and self.finished is None
 
     def done_next(self, wait: float = 0.05) -> bool:
         """Whether the walk ended with the page just handed over (waiting briefly to know):
