@@ -211,7 +211,8 @@ def chaster_source(
                             stats.progress(stats, slug, fetched.count or 0)
                         if stop is not None:
                             stop.pages += 1
-                            if stop.reached(fetcher.waiting()) and not fetcher.done_next():
+                            waiting = fetcher.waiting() and client.limiter.holding()
+                            if stop.reached(waiting) and not fetcher.done_next():
                                 state["pending"] = True  # the fetcher goes on meanwhile
                                 return
                     assert fetcher.finished is not None

@@ -55,6 +55,10 @@ class RateLimiter:
         self._next_at = now + self.interval
         return slept
 
+    def holding(self) -> bool:
+        """Whether the next request must wait for the budget (pacing or a pause) right now."""
+        return time.monotonic() < max(self._next_at, self._paused_until)
+
     def pause_for(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 

@@ -122,6 +122,8 @@ class WalkResult:
 
 # Under a rate budget the reader waits for pages most of the time; committing then costs no
 # request time, and keeps what the last commit of the run (after the last page) must carry small.
+# Only a wait for the budget counts: a reader that merely caught up on an unthrottled run would
+# cut it into many small, costly merges.
 IDLE_COMMIT_PAGES = 5
 
 
