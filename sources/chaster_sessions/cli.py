@@ -22,6 +22,7 @@ import dlt
 import duckdb
 from dlt.common.configuration.container import Container
 from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
+from dlt.common.runtime.telemetry import stop_telemetry
 
 from . import chaster_source
 from .errors import EXIT_CODES, ConfigError, DestinationError, ViewsError, explain
@@ -79,9 +80,23 @@ def reload_dlt_settings() -> None:
     """Make dlt read its settings (log level, `.dlt/` folder) as they are now, not as they were
     when it was imported: the command sets a quiet log level, and may run more than once in one
     process (the tests, a notebook)."""
-    context = Container()[PluggableRunContext]
+    context = Container()[PluggableRunContext]  # the first access starts dlt's telemetry
     context.reload_providers()
+    if telemetry_off_unless_chosen():
+        stop_telemetry()  # started above with dlt's default; restarted below without it
     context.initialize_runtime()
+
+
+def telemetry_off_unless_chosen() -> bool:
+    """dlt sends anonymous usage telemetry unless told not to; this dataset is about people's
+    locks, so the command turns it off, also where the project's `.dlt/config.toml` (which says
+    so too) is not found, such as the installed command run from another folder. A choice made
+    in an env var or any of dlt's config files (`dlt telemetry enable`) is kept. True when it
+    turned telemetry off."""
+    if dlt.config.get("runtime.dlthub_telemetry") is not None:
+        return False
+    os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
+    return True
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
