@@ -14,6 +14,8 @@ from dlt.common.configuration.exceptions import (
     ConfigFieldMissingException,
     ConfigurationValueError,
     ConfigValueCannotBeCoercedException,
+    LookupTrace,
+    LookupTraces,
 )
 from dlt.common.destination.exceptions import DestinationException
 
@@ -67,9 +69,16 @@ class PageSizeRejectedError(PagingError):
 
 
 class DestinationError(ChasterError):
-    """The DuckDB file (or other destination) cannot be opened or written."""
+    """The DuckDB file cannot be opened or written (locked, not DuckDB, no such folder)."""
 
     exit_code = 7
+
+
+class RemoteDestinationError(ChasterError):
+    """A database destination (PostgreSQL, ...) refused the credentials or a permission, or
+    could not be reached."""
+
+    exit_code = 10
 
 
 class ConcurrentRunError(ChasterError):
@@ -95,6 +104,9 @@ EXIT_CODES = {
     DestinationError.exit_code: "the DuckDB file is locked by another process or is not DuckDB",
     ConcurrentRunError.exit_code: "another run of this pipeline is still going",
     ViewsError.exit_code: "sessions loaded, but the analytics views could not be updated",
+    RemoteDestinationError.exit_code: (
+        "the destination (PostgreSQL, ...) refused the login or a permission, or is unreachable"
+    ),
     130: "interrupted (Ctrl-C)",
 }
 
@@ -140,6 +152,9 @@ def explain(exc: BaseException) -> ChasterError:
 
         return coercion_error(cause.field_name, cause.field_value)
     if isinstance(cause, ConfigFieldMissingException):
+        missing = missing_destination_setting(cause)
+        if missing is not None:
+            return missing
         if "api_token" in cause.fields:
             return ConfigError(
                 "no API token: set SOURCES__CHASTER__API_TOKEN, or api_token under "
@@ -157,10 +172,34 @@ def explain(exc: BaseException) -> ChasterError:
     )
     if destination_failure is not None:
         first = str(find_cause(destination_failure)).strip().splitlines() or ["no message"]
-        return DestinationError(
+        return RemoteDestinationError(
             f"the destination failed: {_CREDENTIALS_IN_URL.sub('://***@', first[0])}; check its "
             "credentials under [destination.<name>] in .dlt/secrets.toml and that it is reachable"
         )
     return ChasterError(
         f"unexpected {type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
     )
+
+
+def missing_destination_setting(missing: ConfigFieldMissingException) -> ConfigError | None:
+    """The line for a destination's missing setting, named where it lives: a PostgreSQL URL
+    without a password reports the password of `[destination.warehouse.credentials]`, not the
+    source's section. None when the missing setting is not a destination's."""
+    for field, traces in missing.traces.items():
+        fields: list[tuple[str, list[LookupTrace]]] = []
+        for trace in traces:
+            if isinstance(trace, LookupTraces):  # a field that is itself a configuration
+                for name, nested in trace.traces.items():
+                    fields.append((name, [t for t in nested if isinstance(t, LookupTrace)]))
+            elif isinstance(trace, LookupTrace):
+                fields.append((field, [trace]))
+        for name, lookups in fields:
+            sections = max((list(t.sections) for t in lookups), key=len, default=[])
+            if len(sections) < 2 or sections[0] != "destination":
+                continue
+            env = "__".join([*sections, name]).upper()
+            return ConfigError(
+                f"missing setting: {name} of destination {sections[1]!r}; set {env}, or "
+                f"{name} under [{'.'.join(sections)}] in .dlt/secrets.toml"
+            )
+    return None
