@@ -7,7 +7,6 @@ itself is `runner.load`, the same the Dagster assets and library users run.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import time
@@ -25,7 +24,15 @@ from dlt.common.configuration.specs.pluggable_run_context import PluggableRunCon
 from dlt.common.runtime.telemetry import stop_telemetry
 
 from . import chaster_source
-from .errors import EXIT_CODES, ConfigError, DestinationError, ViewsError, explain
+from .errors import (
+    EXIT_CODES,
+    ConfigError,
+    DestinationError,
+    ViewsError,
+    explain,
+    known_secrets,
+    redact,
+)
 from .html_report import write_html
 from .report import Outcome, summary, write_report
 from .runner import check_duckdb_name, load
@@ -37,7 +44,6 @@ DEMO_DUCKDB = "chaster_demo.duckdb"
 DEMO_SLUG = "example-extension"
 DEMO_SESSIONS = 3000
 DEMO_TOKEN = "demo-token"  # noqa: S105 - the in-process stand-in's token, not a real one
-SECRET_SETTINGS = ("api_token", "pseudonym_key")
 
 
 @dataclass
@@ -286,27 +292,6 @@ class Progress:
 
 
 # -- turning failures into one line ---------------------------------------------------------
-
-
-def known_secrets() -> set[str]:
-    """Every form of the configured secrets, to strike from anything printed as a last resort,
-    whatever raised it: a message or a traceback can quote a header or a setting."""
-    found: set[str] = set()
-    for name in SECRET_SETTINGS:
-        values = [os.environ.get(f"SOURCES__CHASTER__{name.upper()}")]
-        with contextlib.suppress(Exception):  # a broken secrets file is reported elsewhere
-            values.append(dlt.secrets.get(f"sources.chaster.{name}"))
-        for value in values:
-            if isinstance(value, str) and value.strip():
-                found.update({value, value.strip()})
-    return {s for s in found if len(s) >= 4}
-
-
-def redact(text: str, secrets: set[str]) -> str:
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "***")
-        text = text.replace(repr(secret)[1:-1], "***")  # as a repr shows it: '\n' escaped
-    return text
 
 
 # -- the run ----------------------------------------------------------------------------------

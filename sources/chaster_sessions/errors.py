@@ -6,9 +6,12 @@ Everything that can stop a run on purpose raises one of these; the pipeline prin
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 from collections.abc import Iterator
 
+import dlt
 import duckdb
 from dlt.common.configuration.exceptions import (
     ConfigFieldMissingException,
@@ -112,6 +115,7 @@ EXIT_CODES = {
 
 
 _CREDENTIALS_IN_URL = re.compile(r"://[^/@\s]+@")
+SECRET_SETTINGS = ("api_token", "pseudonym_key")
 
 
 def chain(exc: BaseException) -> Iterator[BaseException]:
@@ -203,3 +207,24 @@ def missing_destination_setting(missing: ConfigFieldMissingException) -> ConfigE
                 f"{name} under [{'.'.join(sections)}] in .dlt/secrets.toml"
             )
     return None
+
+
+def known_secrets() -> set[str]:
+    """Every form of the configured secrets, to strike from anything printed as a last resort,
+    whatever raised it: a message or a traceback can quote a header or a setting."""
+    found: set[str] = set()
+    for name in SECRET_SETTINGS:
+        values = [os.environ.get(f"SOURCES__CHASTER__{name.upper()}")]
+        with contextlib.suppress(Exception):  # a broken secrets file is reported elsewhere
+            values.append(dlt.secrets.get(f"sources.chaster.{name}"))
+        for value in values:
+            if isinstance(value, str) and value.strip():
+                found.update({value, value.strip()})
+    return {s for s in found if len(s) >= 4}
+
+
+def redact(text: str, secrets: set[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+        text = text.replace(repr(secret)[1:-1], "***")  # as a repr shows it: '\n' escaped
+    return text

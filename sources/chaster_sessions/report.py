@@ -7,21 +7,16 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .analytics import DIALECTS
 from .analytics import SCHEMA as VIEWS_SCHEMA
 from .runner import LoadResult, destination_kind, table_counts
+from .runs import RUNS_TABLE, Outcome, version
 from .stats import RunStats
 
-
-@dataclass
-class Outcome:
-    status: str  # succeeded, failed, interrupted, loaded_but_views_failed
-    exit_code: int
-    error: str | None = None
+__all__ = ["Outcome", "per_slug", "summary", "write_report"]
 
 
 def per_slug(
@@ -80,6 +75,12 @@ def summary(result: LoadResult, where: str, seconds: float) -> str:
         f"pacing {stats.pacing_wait:.1f}s"
     )
     lines.append(f"  {where}")
+    if stats.runs_error:
+        lines.append(f"  run history: {stats.runs_error}")
+    else:
+        lines.append(
+            f"  run history: a row appended to {result.pipeline.dataset_name}.{RUNS_TABLE}"
+        )
     if stats.views:
         names = ", ".join(v.split(".", 1)[1] for v in stats.views)
         lines.append(f"  analytics views: {names} (schema {VIEWS_SCHEMA})")
@@ -127,6 +128,7 @@ def write_report(
         },
         "extensions": per_slug(stats, before, after),
         "views": stats.views,
+        "version": version(),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")
