@@ -80,6 +80,7 @@ def chaster_source(
     privacy: str = "full",
     store_credentials: bool = False,
     pseudonym_key: str | None = dlt.secrets.value,
+    schema_contract: str = "evolve",
     full_refresh: bool = False,
 ) -> DltResource:
     """Sessions of one or more Chaster extensions, loaded incrementally by `paginationId`.
@@ -112,6 +113,9 @@ def chaster_source(
         privacy: "full", or "pseudonymous" (keyed hashes for people; needs `pseudonym_key`).
         store_credentials: Keep `lock.offerToken`, `lock.combination` and shared-lock passwords.
         pseudonym_key: Key of the pseudonyms (a secret).
+        schema_contract: dlt's contract mode for schema changes: "evolve" (default), "freeze"
+            (a run that would add a table, column or value type fails and writes nothing),
+            "discard_row" or "discard_value".
         full_refresh: Walk every session again instead of starting from the stored cursors.
 
     Returns:
@@ -131,6 +135,7 @@ def chaster_source(
         ("chunk_seconds", chunk_seconds),
         ("privacy", privacy),
         ("store_credentials", store_credentials),
+        ("schema_contract", schema_contract),
     ):
         if value is not None:
             config.check(name, value)
@@ -248,4 +253,6 @@ def chaster_source(
             if not run.chunked:
                 run.close()
 
+    if schema_contract != "evolve":
+        sessions.apply_hints(schema_contract=cast(Any, schema_contract))
     return sessions

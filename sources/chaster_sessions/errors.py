@@ -21,6 +21,7 @@ from dlt.common.configuration.exceptions import (
     LookupTraces,
 )
 from dlt.common.destination.exceptions import DestinationException
+from dlt.common.schema.exceptions import DataValidationError
 
 
 class ChasterError(Exception):
@@ -84,6 +85,12 @@ class RemoteDestinationError(ChasterError):
     exit_code = 10
 
 
+class SchemaContractError(ChasterError):
+    """The data would change the stored schema and `schema_contract` refuses it."""
+
+    exit_code = 11
+
+
 class ConcurrentRunError(ChasterError):
     """Another run of the same pipeline is still going."""
 
@@ -110,6 +117,7 @@ EXIT_CODES = {
     RemoteDestinationError.exit_code: (
         "the destination (PostgreSQL, ...) refused the login or a permission, or is unreachable"
     ),
+    SchemaContractError.exit_code: "schema_contract refused a schema change; nothing was written",
     130: "interrupted (Ctrl-C)",
 }
 
@@ -168,6 +176,9 @@ def explain(exc: BaseException) -> ChasterError:
         return ConfigError(f"missing setting(s): {', '.join(cause.fields)} under [sources.chaster]")
     if isinstance(cause, ConfigurationValueError):
         return ConfigError(f"invalid setting: {str(cause).splitlines()[0]}")
+    refused = next((e for e in chain(exc) if isinstance(e, DataValidationError)), None)
+    if refused is not None:
+        return contract_refused(refused)
     if isinstance(cause, duckdb.Error):
         return DestinationError(f"DuckDB failed: {str(cause).splitlines()[0]}")
     destination_failure = next(
@@ -228,3 +239,21 @@ def redact(text: str, secrets: set[str]) -> str:
         text = text.replace(secret, "***")
         text = text.replace(repr(secret)[1:-1], "***")  # as a repr shows it: '\n' escaped
     return text
+
+
+def contract_refused(refused: DataValidationError) -> SchemaContractError:
+    """The line for a change `schema_contract` refused: what changed, and how to accept it."""
+    table, column = refused.table_name, refused.column_name
+    if refused.schema_entity == "tables":
+        what = f"a new table {table}"
+    elif refused.schema_entity == "data_type" and column and "__v_" in column:
+        what = f"a value of a new type for {table}.{column.split('__v_', 1)[0]} ({column})"
+    elif refused.schema_entity == "data_type":
+        what = f"a new type for {table}.{column}"
+    else:
+        what = f"a new column {table}.{column}"
+    return SchemaContractError(
+        f"the data has {what}, and schema_contract = {refused.contract_mode!r} refuses it; "
+        "nothing was written and the cursors did not move; to accept it set "
+        "SOURCES__CHASTER__SCHEMA_CONTRACT=evolve (or schema_contract under [sources.chaster])"
+    )

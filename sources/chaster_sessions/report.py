@@ -12,6 +12,7 @@ from typing import Any
 
 from .analytics import DIALECTS
 from .analytics import SCHEMA as VIEWS_SCHEMA
+from .contract import summary_line
 from .runner import LoadResult, destination_kind, table_counts
 from .runs import RUNS_TABLE, Outcome, version
 from .stats import RunStats
@@ -66,6 +67,9 @@ def summary(result: LoadResult, where: str, seconds: float) -> str:
             lines.append(f"    refresh: {f['refresh']}")
         if f["page_size"]:
             lines.append(f"    page size: {f['page_size']}; kept for later runs")
+    schema_line = summary_line(stats.schema_changes, first_load=not result.before)
+    if schema_line:
+        lines.append(f"  {schema_line}")
     lines.append(
         f"  requests: {stats.requests} ({stats.search_requests} search, {stats.get_requests} get), "
         f"{stats.pages} pages, {stats.retries} retries"
@@ -128,6 +132,7 @@ def write_report(
         },
         "extensions": per_slug(stats, before, after),
         "views": stats.views,
+        "schema_changes": stats.schema_changes,
         "version": version(),
     }
     path.parent.mkdir(parents=True, exist_ok=True)

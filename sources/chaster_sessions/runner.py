@@ -9,6 +9,7 @@ are re-created.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from collections.abc import Callable, Iterator
@@ -20,7 +21,7 @@ from typing import Any
 import dlt
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
-from . import runs
+from . import contract, runs
 from .analytics import DIALECTS, create_views
 from .analytics import SCHEMA as VIEWS_SCHEMA
 from .chunking import RunControl, run_with
@@ -71,6 +72,11 @@ def load(
         try:
             _load_locked(result, source, chunked, run_once)
         except BaseException as exc:
+            if contract.refused(exc):
+                # if even this fails, the next run meets the refused package again, and the
+                # same contract refuses it again: nothing is written either way
+                with contextlib.suppress(Exception):
+                    contract.abort_refused_load(result.pipeline)
             record_run(result, exc)
             raise
         record_run(result, None)
@@ -81,12 +87,14 @@ def _load_locked(result: LoadResult, source: Any, chunked: bool, run_once: RunOn
     stats = result.stats
     pipeline = result.pipeline = bind_to_destination(result.pipeline)
     result.before = stats.stored_before = sessions_per_slug(pipeline)
+    tables_before = set(tables(pipeline))
     stats.resumed = bool(cursor_states(pipeline).get("pending")) or bool(
         pipeline.list_extracted_load_packages() or pipeline.list_normalized_load_packages()
     )
     with run_with(RunControl(stats=stats, chunked=chunked)):
         while True:
             run_once(pipeline, source, preferred_file_format(pipeline))
+            stats.schema_changes += contract.schema_changes(pipeline, tables_before)
             result.chunks += 1
             if not cursor_states(pipeline).get("pending"):
                 break

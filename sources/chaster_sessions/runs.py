@@ -48,6 +48,11 @@ COLUMNS = (  # name, SQL type ("json": the dialect's JSON type), description
         "per extension slug: `new`, `updated` (re-read), `newly_removed`, `total`, `removed`, "
         "`requests`, `sort_order`, `refresh` (JSON)",
     ),
+    (
+        "schema_changes",
+        "json",
+        "what the run added to the schema: tables, columns, columns for a new type (JSON list)",
+    ),
     ("version", "text", "version of chaster_sessions that ran"),
     ("pipeline", "text", "dlt pipeline name"),
 )
@@ -112,6 +117,7 @@ def row(
         "rate_limited": stats.rate_limited,
         "rate_limit_wait_seconds": round(stats.rate_limit_wait, 3),
         "extensions": json.dumps(per_slug(stats, *counts), sort_keys=True),
+        "schema_changes": json.dumps(stats.schema_changes),
         "version": version(),
         "pipeline": pipeline_name,
     }

@@ -23,6 +23,7 @@ SESSION_PATH = "/api/extensions/sessions/{session_id}"
 STATUSES = ("locked", "unlocked", "deserted", "all")
 SORT_ORDERS = ("auto", "asc", "desc")
 PRIVACY_MODES = ("full", "pseudonymous")
+CONTRACT_MODES = ("evolve", "freeze", "discard_row", "discard_value")
 
 # The largest `limit` public code uses. The API does not document its cap: a smaller one is
 # learned from its 400 answer (see paging.py) and kept in state for later runs.
@@ -175,6 +176,14 @@ SETTINGS: tuple[Setting, ...] = (
         "secret",
         None,
         'key of the pseudonyms; required with `privacy = "pseudonymous"`',
+    ),
+    Setting(
+        "schema_contract",
+        "choice",
+        "evolve",
+        "dlt's schema contract for new tables, columns and value types: `freeze` fails the run "
+        "(exit 11) and writes nothing; `discard_row` / `discard_value` drop what does not fit",
+        choices=CONTRACT_MODES,
     ),
 )
 BY_NAME = {setting.name: setting for setting in SETTINGS}
