@@ -33,6 +33,7 @@ from .paging import (
 from .prefetch import Prefetcher
 from .privacy import scrub
 from .refresh import Refresh, is_locked, running_in_destination
+from .repair import repair_sessions
 from .runner import LoadResult, cursor_states, finish, load
 from .schema import SESSIONS, add_session_tables
 from .settings import (
@@ -82,6 +83,7 @@ def chaster_source(
     pseudonym_key: str | None = dlt.secrets.value,
     schema_contract: str = "evolve",
     full_refresh: bool = False,
+    session_ids: list[str] | None = None,
 ) -> DltResource:
     """Sessions of one or more Chaster extensions, loaded incrementally by `paginationId`.
 
@@ -117,6 +119,8 @@ def chaster_source(
             (a run that would add a table, column or value type fails and writes nothing),
             "discard_row" or "discard_value".
         full_refresh: Walk every session again instead of starting from the stored cursors.
+        session_ids: Only re-read these sessions, one GET each (404: marked removed); no walk,
+            no refresh, no cursor moves.
 
     Returns:
         The `sessions` resource: merged on `sessionId`, nested lists as child tables.
@@ -187,6 +191,13 @@ def chaster_source(
         stop = run.stop(chunk_pages, chunk_seconds)
         state["pending"] = False
         try:
+            if session_ids:
+                repaired = repair_sessions(
+                    client, list(dict.fromkeys(session_ids)), state, status, run.noticed_at
+                )
+                for session_page in repaired:
+                    yield [keep(session) for session in session_page]
+                return
             for slug in slugs:
                 key_ = cursor_key(slug, status)
                 if key_ in run.completed:

@@ -140,6 +140,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="walk every session again instead of starting from the stored cursor",
     )
     parser.add_argument(
+        "--session-id",
+        action="append",
+        metavar="ID",
+        help="only re-read this session with one GET (repeatable); a session the API no longer "
+        "has is marked removed; no cursor moves, nothing else is fetched",
+    )
+    parser.add_argument(
         "--destination",
         metavar="NAME",
         help="load into a destination configured under [destination.NAME] (or a dlt type such "
@@ -171,6 +178,10 @@ def plan_run(args: argparse.Namespace) -> RunPlan:
         source_args["extension_slug"] = args.extension_slug
     if args.full_refresh:
         source_args["full_refresh"] = True
+    if args.session_id:
+        if args.full_refresh:
+            raise ConfigError("--session-id re-reads only those sessions; drop --full-refresh")
+        source_args["session_ids"] = args.session_id
     if args.demo:
         source_args.setdefault("extension_slug", [DEMO_SLUG])
         # The stand-in has no rate limit; the real budget would only slow the demo down.

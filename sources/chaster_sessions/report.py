@@ -67,6 +67,9 @@ def summary(result: LoadResult, where: str, seconds: float) -> str:
             lines.append(f"    refresh: {f['refresh']}")
         if f["page_size"]:
             lines.append(f"    page size: {f['page_size']}; kept for later runs")
+    if stats.session_repairs:
+        repairs = "; ".join(f"{sid} {what}" for sid, what in stats.session_repairs.items())
+        lines.append(f"  sessions asked for: {repairs}")
     schema_line = summary_line(stats.schema_changes, first_load=not result.before)
     if schema_line:
         lines.append(f"  {schema_line}")
@@ -133,6 +136,7 @@ def write_report(
         "extensions": per_slug(stats, before, after),
         "views": stats.views,
         "schema_changes": stats.schema_changes,
+        "sessions_asked_for": stats.session_repairs,
         "version": version(),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
