@@ -109,3 +109,17 @@ def test_an_unknown_contract_mode_is_refused_before_any_request(
         "[sources.chaster]\n"
     )
     assert api.count() == 0
+
+
+def test_a_first_load_under_freeze_is_refused_and_leaves_no_file(
+    make_api, home, monkeypatch, capsys
+):
+    api = make_api(30)
+    configure(monkeypatch, api, schema_contract="freeze")
+    result = run_cli(capsys, "--duckdb", "out.duckdb")
+    assert result.code == 11, result.err
+    assert result.err.startswith("error: the data has a new column sessions.")
+    assert not (home / "out.duckdb").exists()
+    configure(monkeypatch, api, schema_contract="evolve")
+    assert run_cli(capsys, "--duckdb", "out.duckdb").code == 0
+    assert stored_sessions("out.duckdb") == api.population.truth(SLUG)
