@@ -10,26 +10,32 @@ command uses, for the run lock, the removal marks, the duplicate repair and the 
 command it loads in one `pipeline.run`, not chunk by chunk: Dagster takes one materialisation per
 asset and run. Settings come from the same places (.dlt/, SOURCES__CHASTER__* env vars,
 CHASTER__DESTINATION); `CHASTER_DUCKDB` names the DuckDB file (default chaster_sessions.duckdb
-in the working directory).
+in the working directory). Three asset checks follow each materialisation: no duplicate
+session_id, no orphaned child rows, and a last successful load no older than
+CHASTER__FRESHNESS_HOURS (default 2).
 """
 
 # no `from __future__ import annotations`: Dagster reads the context annotation at runtime
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import dlt
 from dagster import (
+    AssetCheckResult,
     AssetExecutionContext,
+    AssetKey,
     Definitions,
     Failure,
     MaterializeResult,
     ScheduleDefinition,
+    asset_check,
     define_asset_job,
 )
 from dagster_dlt import DagsterDltResource, dlt_assets
 
-from chaster_sessions import RunStats, chaster_source, load
+from chaster_sessions import RunStats, chaster_source, checks, load
 from chaster_sessions.errors import explain
 from chaster_sessions.settings import DATASET, DEFAULT_DUCKDB, PIPELINE_NAME
 
@@ -97,10 +103,51 @@ def chaster_sessions(
         yield MaterializeResult(asset_key=event.asset_key, metadata={**event.metadata, **figures})
 
 
+SESSIONS_ASSET = AssetKey(["dlt_chaster_sessions"])
+DEFAULT_FRESHNESS_HOURS = 2.0  # the schedule is hourly: one missed run is still fresh
+
+
+@asset_check(asset=SESSIONS_ASSET, description="no session_id is stored twice")
+def no_duplicate_sessions() -> AssetCheckResult:
+    extra = checks.duplicate_sessions(chaster_pipeline())
+    return AssetCheckResult(passed=extra == 0, metadata={"duplicate_rows": extra})
+
+
+@asset_check(asset=SESSIONS_ASSET, description="every child row belongs to a stored session")
+def no_orphaned_child_rows() -> AssetCheckResult:
+    orphans = checks.orphaned_rows(chaster_pipeline())
+    return AssetCheckResult(
+        passed=not orphans, metadata={"orphaned_rows": sum(orphans.values()), **orphans}
+    )
+
+
+@asset_check(
+    asset=SESSIONS_ASSET,
+    description="the last successful load is no older than CHASTER__FRESHNESS_HOURS "
+    f"(default {DEFAULT_FRESHNESS_HOURS:g})",
+)
+def sessions_are_fresh() -> AssetCheckResult:
+    hours = float(dlt.config.get("chaster.freshness_hours", float) or DEFAULT_FRESHNESS_HOURS)
+    last = checks.last_successful_load(chaster_pipeline())
+    if last is None:
+        return AssetCheckResult(passed=False, metadata={"last_successful_load": "never"})
+    age = (datetime.now(UTC) - last).total_seconds() / 3600
+    return AssetCheckResult(
+        passed=age <= hours,
+        metadata={
+            "last_successful_load": last.isoformat(),
+            "age_hours": round(age, 2),
+            "max_age_hours": hours,
+        },
+    )
+
+
+session_checks = [no_duplicate_sessions, no_orphaned_child_rows, sessions_are_fresh]
 chaster_job = define_asset_job("chaster_sessions_job", selection=[chaster_sessions])
 
 defs = Definitions(
     assets=[chaster_sessions],
+    asset_checks=session_checks,
     jobs=[chaster_job],
     schedules=[ScheduleDefinition(job=chaster_job, cron_schedule="17 * * * *")],
     resources={"dlt": DagsterDltResource()},

@@ -48,3 +48,59 @@ def test_dagster_failure_is_the_same_readable_line(make_api, home, monkeypatch):
     failure = result.get_step_failure_events()[0].step_failure_data.error
     assert "the API refused the token (HTTP 401" in failure.message
     assert "not-the-token" not in failure.to_string()
+
+
+def test_dagster_asset_checks_pass_then_catch_duplicates_orphans_and_staleness(
+    make_api, home, monkeypatch
+):
+    import duckdb
+    from dagster import materialize
+
+    api = make_api(300)
+    configure(monkeypatch, api)
+    database = home / "dagster.duckdb"
+    monkeypatch.setenv("CHASTER_DUCKDB", str(database))
+    from pipelines.dagster_defs import (
+        chaster_sessions,
+        defs,
+        no_duplicate_sessions,
+        no_orphaned_child_rows,
+        session_checks,
+        sessions_are_fresh,
+    )
+
+    result = materialize(
+        [chaster_sessions, *session_checks], resources={"dlt": defs.resources["dlt"]}
+    )
+    assert result.success
+    passed = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert passed == {
+        "no_duplicate_sessions": True,
+        "no_orphaned_child_rows": True,
+        "sessions_are_fresh": True,
+    }
+    job = defs.resolve_job_def("chaster_sessions_job")  # the hourly schedule runs them too
+    assert {k.name for k in job.asset_layer.asset_graph.asset_check_keys} == set(passed)
+
+    with duckdb.connect(str(database)) as con:
+        con.execute(
+            "insert into chaster.sessions select * replace (_dlt_id || '-copy' as _dlt_id) "
+            "from chaster.sessions order by session_id limit 2"
+        )
+        con.execute(
+            "insert into chaster.sessions__lock__extensions select * replace "
+            "('no-such-session' as _dlt_root_id, _dlt_id || '-orphan' as _dlt_id) "
+            "from chaster.sessions__lock__extensions order by _dlt_id limit 3"
+        )
+        con.execute("update chaster._dlt_loads set inserted_at = inserted_at - interval 3 hours")
+    duplicates = no_duplicate_sessions()
+    assert (duplicates.passed, duplicates.metadata["duplicate_rows"].value) == (False, 2)
+    orphans = no_orphaned_child_rows()
+    assert orphans.passed is False
+    assert orphans.metadata["sessions__lock__extensions"].value == 3
+    assert orphans.metadata["orphaned_rows"].value == 3
+    stale = sessions_are_fresh()
+    assert stale.passed is False
+    assert 3.0 <= stale.metadata["age_hours"].value < 3.1
+    monkeypatch.setenv("CHASTER__FRESHNESS_HOURS", "4")
+    assert sessions_are_fresh().passed is True

@@ -136,7 +136,54 @@ def test_an_unreachable_destination_is_one_line_without_its_password(
     configure(monkeypatch, api)
     _to_postgres(monkeypatch, f"postgresql://loader:{PG_PASSWORD}@127.0.0.1:9/warehouse")
     result = run_cli(capsys)
-    assert result.code == 7, result.err
+    assert result.code == 10, result.err  # 7 is the DuckDB file's
     assert result.err.startswith("error: the destination failed: ")
     assert len(result.err.strip().splitlines()) == 1
     assert PG_PASSWORD not in result.err + result.out
+
+
+def test_a_wrong_postgres_password_is_a_destination_failure(
+    make_api, home, monkeypatch, capsys, postgres_server
+):
+    import psycopg2
+
+    admin = psycopg2.connect(f"postgresql://postgres@{postgres_server}/postgres")
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute("select 1 from pg_roles where rolname = 'no_such_loader'")
+            assert cursor.fetchall() == []
+    finally:
+        admin.close()
+    api = make_api(30)
+    configure(monkeypatch, api)
+    # trust authentication accepts any password, but not a role that does not exist
+    _to_postgres(monkeypatch, f"postgresql://no_such_loader:{PG_PASSWORD}@{postgres_server}/x")
+    result = run_cli(capsys)
+    assert result.code == 10, result.err
+    assert 'role "no_such_loader" does not exist' in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert PG_PASSWORD not in result.err + result.out
+    assert api.count() == 0
+
+
+def test_a_missing_postgres_password_is_named_where_it_lives(
+    make_api, home, monkeypatch, capsys, postgres
+):
+    api = make_api(30)
+    configure(monkeypatch, api)
+    without_password = postgres.replace(f":{PG_PASSWORD}@", "@")
+    assert without_password != postgres
+    _to_postgres(monkeypatch, without_password)
+    result = run_cli(capsys)
+    assert result.code == 2, result.err
+    assert result.err == (
+        "error: missing setting: password of destination 'warehouse'; set "
+        "DESTINATION__WAREHOUSE__CREDENTIALS__PASSWORD, or password under "
+        "[destination.warehouse.credentials] in .dlt/secrets.toml\n"
+    )
+    assert api.count() == 0
+    # set where the line says, the same run goes ahead
+    monkeypatch.setenv("DESTINATION__WAREHOUSE__CREDENTIALS__PASSWORD", PG_PASSWORD)
+    result = run_cli(capsys)
+    assert result.code == 0, result.err
+    assert _present(postgres) == api.population.truth(SLUG)

@@ -12,14 +12,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from chaster_sessions.dictionary import VIEW_COLUMNS, markdown, raw_columns
+from chaster_sessions.dictionary import RUN_COLUMNS, VIEW_COLUMNS, markdown, raw_columns
+from chaster_sessions.runs import RUNS_TABLE
 from conftest import ROOT, SLUG, configure, query, run_cli
 
 
 def _undescribed(path: str) -> list[str]:
     """schema.table.column of every loaded column the dictionary has no line for (dlt's own
     bookkeeping tables aside)."""
-    raw = raw_columns()
+    raw = {**raw_columns(), RUNS_TABLE: RUN_COLUMNS}
     rows = query(
         path,
         "select table_schema, table_name, column_name from information_schema.columns "

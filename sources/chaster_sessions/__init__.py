@@ -33,12 +33,14 @@ from .paging import (
 from .prefetch import Prefetcher
 from .privacy import scrub
 from .refresh import Refresh, is_locked, running_in_destination
+from .repair import repair_sessions
 from .runner import LoadResult, cursor_states, finish, load
 from .schema import SESSIONS, add_session_tables
 from .settings import (
     DEFAULT_BASE_URL,
     DEFAULT_CHUNK_PAGES,
     DEFAULT_CHUNK_SECONDS,
+    DEFAULT_FULL_SWEEP_EVERY_DAYS,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_RATE_LIMIT_WAIT,
     DEFAULT_READ_TIMEOUT,
@@ -46,6 +48,7 @@ from .settings import (
 )
 from .settings import DEFAULT_CONNECT_TIMEOUT as _CONNECT_TIMEOUT
 from .stats import RunStats
+from .sweep import Sweep, start_clock, sweep_due
 
 __version__ = "0.2.0"
 __all__ = [
@@ -80,7 +83,10 @@ def chaster_source(
     privacy: str = "full",
     store_credentials: bool = False,
     pseudonym_key: str | None = dlt.secrets.value,
+    schema_contract: str = "evolve",
+    full_sweep_every_days: float = DEFAULT_FULL_SWEEP_EVERY_DAYS,
     full_refresh: bool = False,
+    session_ids: list[str] | None = None,
 ) -> DltResource:
     """Sessions of one or more Chaster extensions, loaded incrementally by `paginationId`.
 
@@ -112,7 +118,14 @@ def chaster_source(
         privacy: "full", or "pseudonymous" (keyed hashes for people; needs `pseudonym_key`).
         store_credentials: Keep `lock.offerToken`, `lock.combination` and shared-lock passwords.
         pseudonym_key: Key of the pseudonyms (a secret).
+        schema_contract: dlt's contract mode for schema changes: "evolve" (default), "freeze"
+            (a run that would add a table, column or value type fails and writes nothing),
+            "discard_row" or "discard_value".
+        full_sweep_every_days: Re-read every session (status "all") when the last full sweep
+            began this many days ago or more, chunk by chunk; 0: every run.
         full_refresh: Walk every session again instead of starting from the stored cursors.
+        session_ids: Only re-read these sessions, one GET each (404: marked removed); no walk,
+            no refresh, no cursor moves.
 
     Returns:
         The `sessions` resource: merged on `sessionId`, nested lists as child tables.
@@ -131,6 +144,8 @@ def chaster_source(
         ("chunk_seconds", chunk_seconds),
         ("privacy", privacy),
         ("store_credentials", store_credentials),
+        ("schema_contract", schema_contract),
+        ("full_sweep_every_days", full_sweep_every_days),
     ):
         if value is not None:
             config.check(name, value)
@@ -182,6 +197,13 @@ def chaster_source(
         stop = run.stop(chunk_pages, chunk_seconds)
         state["pending"] = False
         try:
+            if session_ids:
+                repaired = repair_sessions(
+                    client, list(dict.fromkeys(session_ids)), state, status, run.noticed_at
+                )
+                for session_page in repaired:
+                    yield [keep(session) for session in session_page]
+                return
             for slug in slugs:
                 key_ = cursor_key(slug, status)
                 if key_ in run.completed:
@@ -194,9 +216,13 @@ def chaster_source(
                 if key_ not in run.started:
                     running = {} if full_refresh else running_in_destination(slug)
                     run.begin(key_, entry, running, full_refresh=full_refresh)
+                    if run.first_load[key_] and status == "all":
+                        # once this walk is complete, in this run or a later one, it has seen
+                        # every session: it counts as a full sweep begun now
+                        entry.setdefault("first_walk_began", run.started_at)
                 removed = entry.setdefault("removed", {})
                 new_locked = run.new_locked[key_]
-                while True:
+                while key_ not in run.walked:
                     fetcher = run.fetcher(key_, partial(fetch_ahead, client, page, slug, entry))
                     for fetched in fetcher.pages():
                         for session in fetched.sessions:
@@ -220,12 +246,35 @@ def chaster_source(
                     run.walk_done(key_)
                     cursor.save(entry)
                     page.remember(state)
+                    run.walk_counts[key_] = result.count
                     if key_ not in run.top_pass_due:
+                        run.walked.add(key_)  # a later chunk goes on after the walk
+                        if "first_walk_began" in entry:
+                            entry["last_sweep"] = entry.pop("first_walk_began")
                         break
                     # the cut walk is done; now what arrived above it since it began
                     run.top_pass_due.discard(key_)
+                due = sweep_due(entry, full_sweep_every_days, run.started_at)
+                if status == "all" and not due:
+                    start_clock(entry, run.started_at)
                 if full_refresh and status == "all":
-                    entry["last_sweep"] = run.started_at
+                    entry["last_sweep"] = run.started_at  # this walk saw every session
+                    entry.pop("sweep", None)
+                elif refresh and status == "all" and not run.first_load[key_] and due:
+                    sweep = run.sweeps.setdefault(
+                        key_,
+                        Sweep(client, entry, slug, page, entry.get("order"), run.started_at, due),
+                    )
+                    sweep.entry, sweep.page_size = entry, page  # this chunk's state
+                    if stop is not None and stop.reached():
+                        state["pending"] = True
+                        return
+                    for sweep_page in sweep.pages(stop):
+                        page.remember(state)
+                        yield [keep(session) for session in sweep_page]
+                    if not sweep.done:
+                        state["pending"] = True
+                        return
                 elif (
                     refresh
                     and status in ("all", "locked")
@@ -237,16 +286,18 @@ def chaster_source(
                         slug,
                         status,
                         page,
-                        cursor.order,
+                        entry.get("order"),
                         run.locked_before[key_],
                         new_locked,
                         run.noticed_at,
                         run.started_at,
-                    ).sessions(result.count):
+                    ).sessions(run.walk_counts.get(key_)):
                         yield [keep(session) for session in sessions_page]
                 run.completed.add(key_)
         finally:
             if not run.chunked:
                 run.close()
 
+    if schema_contract != "evolve":
+        sessions.apply_hints(schema_contract=cast(Any, schema_contract))
     return sessions

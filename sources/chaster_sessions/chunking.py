@@ -19,6 +19,7 @@ from .client import ChasterClient
 from .paging import Cursor, CursorState, Stop
 from .prefetch import Prefetcher
 from .stats import RunStats
+from .sweep import Sweep
 
 
 def _now_iso() -> str:
@@ -39,6 +40,9 @@ class RunControl:
     # keys whose descending walk an earlier run left cut: sessions newer than that walk's top
     # arrived meanwhile, so a pass from the top follows once the cut walk is done
     top_pass_due: set[str] = field(default_factory=set)
+    walked: set[str] = field(default_factory=set)  # keys whose walk of new sessions is done
+    walk_counts: dict[str, int | None] = field(default_factory=dict)  # key -> the API's count
+    sweeps: dict[str, Sweep] = field(default_factory=dict)  # key -> its periodic full sweep
     started_at: float = field(default_factory=time.time)  # compared with dlt load ids
     noticed_at: str = field(default_factory=_now_iso)  # when a removal is recorded
     _clients: dict[tuple[object, ...], ChasterClient] = field(default_factory=dict)

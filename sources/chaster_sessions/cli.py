@@ -7,7 +7,6 @@ itself is `runner.load`, the same the Dagster assets and library users run.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 import time
@@ -22,9 +21,18 @@ import dlt
 import duckdb
 from dlt.common.configuration.container import Container
 from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
+from dlt.common.runtime.telemetry import stop_telemetry
 
 from . import chaster_source
-from .errors import EXIT_CODES, ConfigError, DestinationError, ViewsError, explain
+from .errors import (
+    EXIT_CODES,
+    ConfigError,
+    DestinationError,
+    ViewsError,
+    explain,
+    known_secrets,
+    redact,
+)
 from .html_report import write_html
 from .report import Outcome, summary, write_report
 from .runner import check_duckdb_name, load
@@ -36,7 +44,6 @@ DEMO_DUCKDB = "chaster_demo.duckdb"
 DEMO_SLUG = "example-extension"
 DEMO_SESSIONS = 3000
 DEMO_TOKEN = "demo-token"  # noqa: S105 - the in-process stand-in's token, not a real one
-SECRET_SETTINGS = ("api_token", "pseudonym_key")
 
 
 @dataclass
@@ -79,9 +86,23 @@ def reload_dlt_settings() -> None:
     """Make dlt read its settings (log level, `.dlt/` folder) as they are now, not as they were
     when it was imported: the command sets a quiet log level, and may run more than once in one
     process (the tests, a notebook)."""
-    context = Container()[PluggableRunContext]
+    context = Container()[PluggableRunContext]  # the first access starts dlt's telemetry
     context.reload_providers()
+    if telemetry_off_unless_chosen():
+        stop_telemetry()  # started above with dlt's default; restarted below without it
     context.initialize_runtime()
+
+
+def telemetry_off_unless_chosen() -> bool:
+    """dlt sends anonymous usage telemetry unless told not to; this dataset is about people's
+    locks, so the command turns it off, also where the project's `.dlt/config.toml` (which says
+    so too) is not found, such as the installed command run from another folder. A choice made
+    in an env var or any of dlt's config files (`dlt telemetry enable`) is kept. True when it
+    turned telemetry off."""
+    if dlt.config.get("runtime.dlthub_telemetry") is not None:
+        return False
+    os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
+    return True
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -119,6 +140,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="walk every session again instead of starting from the stored cursor",
     )
     parser.add_argument(
+        "--session-id",
+        action="append",
+        metavar="ID",
+        help="only re-read this session with one GET (repeatable); a session the API no longer "
+        "has is marked removed; no cursor moves, nothing else is fetched",
+    )
+    parser.add_argument(
         "--destination",
         metavar="NAME",
         help="load into a destination configured under [destination.NAME] (or a dlt type such "
@@ -150,6 +178,10 @@ def plan_run(args: argparse.Namespace) -> RunPlan:
         source_args["extension_slug"] = args.extension_slug
     if args.full_refresh:
         source_args["full_refresh"] = True
+    if args.session_id:
+        if args.full_refresh:
+            raise ConfigError("--session-id re-reads only those sessions; drop --full-refresh")
+        source_args["session_ids"] = args.session_id
     if args.demo:
         source_args.setdefault("extension_slug", [DEMO_SLUG])
         # The stand-in has no rate limit; the real budget would only slow the demo down.
@@ -271,27 +303,6 @@ class Progress:
 
 
 # -- turning failures into one line ---------------------------------------------------------
-
-
-def known_secrets() -> set[str]:
-    """Every form of the configured secrets, to strike from anything printed as a last resort,
-    whatever raised it: a message or a traceback can quote a header or a setting."""
-    found: set[str] = set()
-    for name in SECRET_SETTINGS:
-        values = [os.environ.get(f"SOURCES__CHASTER__{name.upper()}")]
-        with contextlib.suppress(Exception):  # a broken secrets file is reported elsewhere
-            values.append(dlt.secrets.get(f"sources.chaster.{name}"))
-        for value in values:
-            if isinstance(value, str) and value.strip():
-                found.update({value, value.strip()})
-    return {s for s in found if len(s) >= 4}
-
-
-def redact(text: str, secrets: set[str]) -> str:
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, "***")
-        text = text.replace(repr(secret)[1:-1], "***")  # as a repr shows it: '\n' escaped
-    return text
 
 
 # -- the run ----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from pathlib import Path
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
 from .analytics import SCHEMA as VIEWS_SCHEMA
+from .runs import COLUMNS, RUNS_TABLE
 
 _NAMING = NamingConvention()
 
@@ -200,6 +201,10 @@ _PIPELINE_COLUMNS = {
 }
 
 
+# the run history, written by the runner with SQL (runs.py), not by dlt
+RUN_COLUMNS = {name: text for name, _, text in COLUMNS}
+
+
 def column_name(path: str) -> str:
     """The column dlt makes of a JSON path: `lock.sharedLock._id` -> `lock__shared_lock___id`."""
     return _NAMING.make_path(*(_NAMING.normalize_identifier(part) for part in path.split(".")))
@@ -336,6 +341,14 @@ def markdown() -> str:
         lines += [f"## `chaster.{table}`", "", "| column | description |", "|---|---|"]
         lines += [f"| `{name}` | {text} |" for name, text in columns.items()]
         lines.append("")
+    lines += [
+        f"## `chaster.{RUNS_TABLE}` (one row per run)",
+        "",
+        "| column | description |",
+        "|---|---|",
+    ]
+    lines += [f"| `{name}` | {text} |" for name, text in RUN_COLUMNS.items()]
+    lines.append("")
     for view, columns in VIEW_COLUMNS.items():
         lines += [f"## `{VIEWS_SCHEMA}.{view}` (view)", "", "| column | description |", "|---|---|"]
         lines += [f"| `{name}` | {text} |" for name, text in columns.items()]

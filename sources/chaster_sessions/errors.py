@@ -6,16 +6,22 @@ Everything that can stop a run on purpose raises one of these; the pipeline prin
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 from collections.abc import Iterator
 
+import dlt
 import duckdb
 from dlt.common.configuration.exceptions import (
     ConfigFieldMissingException,
     ConfigurationValueError,
     ConfigValueCannotBeCoercedException,
+    LookupTrace,
+    LookupTraces,
 )
 from dlt.common.destination.exceptions import DestinationException
+from dlt.common.schema.exceptions import DataValidationError
 
 
 class ChasterError(Exception):
@@ -67,9 +73,22 @@ class PageSizeRejectedError(PagingError):
 
 
 class DestinationError(ChasterError):
-    """The DuckDB file (or other destination) cannot be opened or written."""
+    """The DuckDB file cannot be opened or written (locked, not DuckDB, no such folder)."""
 
     exit_code = 7
+
+
+class RemoteDestinationError(ChasterError):
+    """A database destination (PostgreSQL, ...) refused the credentials or a permission, or
+    could not be reached."""
+
+    exit_code = 10
+
+
+class SchemaContractError(ChasterError):
+    """The data would change the stored schema and `schema_contract` refuses it."""
+
+    exit_code = 11
 
 
 class ConcurrentRunError(ChasterError):
@@ -95,11 +114,16 @@ EXIT_CODES = {
     DestinationError.exit_code: "the DuckDB file is locked by another process or is not DuckDB",
     ConcurrentRunError.exit_code: "another run of this pipeline is still going",
     ViewsError.exit_code: "sessions loaded, but the analytics views could not be updated",
+    RemoteDestinationError.exit_code: (
+        "the destination (PostgreSQL, ...) refused the login or a permission, or is unreachable"
+    ),
+    SchemaContractError.exit_code: "schema_contract refused a schema change; nothing was written",
     130: "interrupted (Ctrl-C)",
 }
 
 
 _CREDENTIALS_IN_URL = re.compile(r"://[^/@\s]+@")
+SECRET_SETTINGS = ("api_token", "pseudonym_key")
 
 
 def chain(exc: BaseException) -> Iterator[BaseException]:
@@ -140,6 +164,9 @@ def explain(exc: BaseException) -> ChasterError:
 
         return coercion_error(cause.field_name, cause.field_value)
     if isinstance(cause, ConfigFieldMissingException):
+        missing = missing_destination_setting(cause)
+        if missing is not None:
+            return missing
         if "api_token" in cause.fields:
             return ConfigError(
                 "no API token: set SOURCES__CHASTER__API_TOKEN, or api_token under "
@@ -149,6 +176,9 @@ def explain(exc: BaseException) -> ChasterError:
         return ConfigError(f"missing setting(s): {', '.join(cause.fields)} under [sources.chaster]")
     if isinstance(cause, ConfigurationValueError):
         return ConfigError(f"invalid setting: {str(cause).splitlines()[0]}")
+    refused = next((e for e in chain(exc) if isinstance(e, DataValidationError)), None)
+    if refused is not None:
+        return contract_refused(refused)
     if isinstance(cause, duckdb.Error):
         return DestinationError(f"DuckDB failed: {str(cause).splitlines()[0]}")
     destination_failure = next(
@@ -157,10 +187,73 @@ def explain(exc: BaseException) -> ChasterError:
     )
     if destination_failure is not None:
         first = str(find_cause(destination_failure)).strip().splitlines() or ["no message"]
-        return DestinationError(
+        return RemoteDestinationError(
             f"the destination failed: {_CREDENTIALS_IN_URL.sub('://***@', first[0])}; check its "
             "credentials under [destination.<name>] in .dlt/secrets.toml and that it is reachable"
         )
     return ChasterError(
         f"unexpected {type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}"
+    )
+
+
+def missing_destination_setting(missing: ConfigFieldMissingException) -> ConfigError | None:
+    """The line for a destination's missing setting, named where it lives: a PostgreSQL URL
+    without a password reports the password of `[destination.warehouse.credentials]`, not the
+    source's section. None when the missing setting is not a destination's."""
+    for field, traces in missing.traces.items():
+        fields: list[tuple[str, list[LookupTrace]]] = []
+        for trace in traces:
+            if isinstance(trace, LookupTraces):  # a field that is itself a configuration
+                for name, nested in trace.traces.items():
+                    fields.append((name, [t for t in nested if isinstance(t, LookupTrace)]))
+            elif isinstance(trace, LookupTrace):
+                fields.append((field, [trace]))
+        for name, lookups in fields:
+            sections = max((list(t.sections) for t in lookups), key=len, default=[])
+            if len(sections) < 2 or sections[0] != "destination":
+                continue
+            env = "__".join([*sections, name]).upper()
+            return ConfigError(
+                f"missing setting: {name} of destination {sections[1]!r}; set {env}, or "
+                f"{name} under [{'.'.join(sections)}] in .dlt/secrets.toml"
+            )
+    return None
+
+
+def known_secrets() -> set[str]:
+    """Every form of the configured secrets, to strike from anything printed as a last resort,
+    whatever raised it: a message or a traceback can quote a header or a setting."""
+    found: set[str] = set()
+    for name in SECRET_SETTINGS:
+        values = [os.environ.get(f"SOURCES__CHASTER__{name.upper()}")]
+        with contextlib.suppress(Exception):  # a broken secrets file is reported elsewhere
+            values.append(dlt.secrets.get(f"sources.chaster.{name}"))
+        for value in values:
+            if isinstance(value, str) and value.strip():
+                found.update({value, value.strip()})
+    return {s for s in found if len(s) >= 4}
+
+
+def redact(text: str, secrets: set[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+        text = text.replace(repr(secret)[1:-1], "***")  # as a repr shows it: '\n' escaped
+    return text
+
+
+def contract_refused(refused: DataValidationError) -> SchemaContractError:
+    """The line for a change `schema_contract` refused: what changed, and how to accept it."""
+    table, column = refused.table_name, refused.column_name
+    if refused.schema_entity == "tables":
+        what = f"a new table {table}"
+    elif refused.schema_entity == "data_type" and column and "__v_" in column:
+        what = f"a value of a new type for {table}.{column.split('__v_', 1)[0]} ({column})"
+    elif refused.schema_entity == "data_type":
+        what = f"a new type for {table}.{column}"
+    else:
+        what = f"a new column {table}.{column}"
+    return SchemaContractError(
+        f"the data has {what}, and schema_contract = {refused.contract_mode!r} refuses it; "
+        "nothing was written and the cursors did not move; to accept it set "
+        "SOURCES__CHASTER__SCHEMA_CONTRACT=evolve (or schema_contract under [sources.chaster])"
     )

@@ -29,6 +29,19 @@ class CursorState(TypedDict, total=False):
     removed: dict[str, str]  # sessionId -> when a GET first answered 404 for it
     locked: dict[str, str]  # earlier versions kept the running set here; dropped when read
     last_sweep: float  # when the last full sweep began; rows not reloaded since are gone
+    sweep: SweepState  # a periodic full sweep in progress, cut at a chunk boundary
+    first_walk_began: float  # a first walk in progress: when complete, it is a full sweep
+    sweep_clock_from: float  # no sweep recorded (loaded by an older version): period starts
+
+
+class SweepState(TypedDict, total=False):
+    """Where a periodic full sweep (`sweep.py`) stands, committed with the pages it covers."""
+
+    started_at: float  # when the sweep began: becomes `last_sweep` once it is complete
+    high: str | None  # the Cursor of the sweep's own walk over every session
+    order: str | None
+    walk_top: str | None
+    walk_after: str | None
 
 
 class ResourceState(TypedDict, total=False):
@@ -59,13 +72,13 @@ class Cursor:
     walk_after: str | None = None
 
     @classmethod
-    def from_state(cls, state: CursorState | None) -> Cursor:
+    def from_state(cls, state: CursorState | SweepState | None) -> Cursor:
         state = state or {}
         return cls(
             state.get("high"), state.get("order"), state.get("walk_top"), state.get("walk_after")
         )
 
-    def save(self, state: CursorState) -> None:
+    def save(self, state: CursorState | SweepState) -> None:
         state["high"], state["order"] = self.high, self.order
         state["walk_top"], state["walk_after"] = self.walk_top, self.walk_after
 

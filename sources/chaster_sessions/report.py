@@ -7,21 +7,17 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .analytics import DIALECTS
 from .analytics import SCHEMA as VIEWS_SCHEMA
+from .contract import summary_line
 from .runner import LoadResult, destination_kind, table_counts
+from .runs import RUNS_TABLE, Outcome, version
 from .stats import RunStats
 
-
-@dataclass
-class Outcome:
-    status: str  # succeeded, failed, interrupted, loaded_but_views_failed
-    exit_code: int
-    error: str | None = None
+__all__ = ["Outcome", "per_slug", "summary", "write_report"]
 
 
 def per_slug(
@@ -71,6 +67,12 @@ def summary(result: LoadResult, where: str, seconds: float) -> str:
             lines.append(f"    refresh: {f['refresh']}")
         if f["page_size"]:
             lines.append(f"    page size: {f['page_size']}; kept for later runs")
+    if stats.session_repairs:
+        repairs = "; ".join(f"{sid} {what}" for sid, what in stats.session_repairs.items())
+        lines.append(f"  sessions asked for: {repairs}")
+    schema_line = summary_line(stats.schema_changes, first_load=not result.before)
+    if schema_line:
+        lines.append(f"  {schema_line}")
     lines.append(
         f"  requests: {stats.requests} ({stats.search_requests} search, {stats.get_requests} get), "
         f"{stats.pages} pages, {stats.retries} retries"
@@ -80,6 +82,12 @@ def summary(result: LoadResult, where: str, seconds: float) -> str:
         f"pacing {stats.pacing_wait:.1f}s"
     )
     lines.append(f"  {where}")
+    if stats.runs_error:
+        lines.append(f"  run history: {stats.runs_error}")
+    else:
+        lines.append(
+            f"  run history: a row appended to {result.pipeline.dataset_name}.{RUNS_TABLE}"
+        )
     if stats.views:
         names = ", ".join(v.split(".", 1)[1] for v in stats.views)
         lines.append(f"  analytics views: {names} (schema {VIEWS_SCHEMA})")
@@ -127,6 +135,9 @@ def write_report(
         },
         "extensions": per_slug(stats, before, after),
         "views": stats.views,
+        "schema_changes": stats.schema_changes,
+        "sessions_asked_for": stats.session_repairs,
+        "version": version(),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")

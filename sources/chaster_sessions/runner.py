@@ -9,6 +9,7 @@ are re-created.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from typing import Any
 import dlt
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
+from . import contract, runs
 from .analytics import DIALECTS, create_views
 from .analytics import SCHEMA as VIEWS_SCHEMA
 from .chunking import RunControl, run_with
@@ -67,20 +69,55 @@ def load(
     check_duckdb_names(pipeline)
     result = LoadResult(pipeline, stats)
     with run_lock(pipeline):
-        pipeline = result.pipeline = bind_to_destination(pipeline)
-        result.before = stats.stored_before = sessions_per_slug(pipeline)
-        stats.resumed = bool(cursor_states(pipeline).get("pending")) or bool(
-            pipeline.list_extracted_load_packages() or pipeline.list_normalized_load_packages()
-        )
-        with run_with(RunControl(stats=stats, chunked=chunked)):
-            while True:
-                run_once(pipeline, source, preferred_file_format(pipeline))
-                result.chunks += 1
-                if not cursor_states(pipeline).get("pending"):
-                    break
-        finish(pipeline, stats)
-        result.after = sessions_per_slug(pipeline)
+        try:
+            _load_locked(result, source, chunked, run_once)
+        except BaseException as exc:
+            if contract.refused(exc):
+                # if even this fails, the next run meets the refused package again, and the
+                # same contract refuses it again: nothing is written either way
+                with contextlib.suppress(Exception):
+                    contract.abort_refused_load(result.pipeline)
+            record_run(result, exc)
+            raise
+        record_run(result, None)
     return result
+
+
+def _load_locked(result: LoadResult, source: Any, chunked: bool, run_once: RunOnce) -> None:
+    stats = result.stats
+    pipeline = result.pipeline = bind_to_destination(result.pipeline)
+    result.before = stats.stored_before = sessions_per_slug(pipeline)
+    tables_before = set(tables(pipeline))
+    stats.resumed = bool(cursor_states(pipeline).get("pending")) or bool(
+        pipeline.list_extracted_load_packages() or pipeline.list_normalized_load_packages()
+    )
+    with run_with(RunControl(stats=stats, chunked=chunked)):
+        while True:
+            run_once(pipeline, source, preferred_file_format(pipeline))
+            stats.schema_changes += contract.schema_changes(pipeline, tables_before)
+            result.chunks += 1
+            if not cursor_states(pipeline).get("pending"):
+                break
+    finish(pipeline, stats)
+    result.after = sessions_per_slug(pipeline)
+
+
+def record_run(result: LoadResult, exc: BaseException | None) -> None:
+    """Append the run's row to the runs table (`runs.py`); a failure to do so is noted in the
+    stats, never raised over the run's own outcome."""
+    try:
+        outcome = runs.Outcome.of(result.stats, exc)
+        values = runs.row(
+            result.stats,
+            outcome,
+            (result.stats.stored_before, result.after),
+            chunks=result.chunks,
+            pipeline_name=result.pipeline.pipeline_name,
+        )
+    except Exception as error:  # a bug here must not hide the run's own outcome
+        result.stats.runs_error = f"not written ({type(error).__name__}: {error})"
+        return
+    result.stats.runs_error = runs.record(result.pipeline, values)
 
 
 def finish(pipeline: dlt.Pipeline, stats: RunStats | None = None) -> RunStats:
@@ -209,12 +246,13 @@ def query(pipeline: dlt.Pipeline, sql: str, *params: Any) -> list[tuple[Any, ...
 
 
 def tables(pipeline: dlt.Pipeline) -> list[str]:
-    """The dataset's data tables (not dlt's own), by name."""
+    """The dataset's data tables (not dlt's own, nor the runs table), by name."""
     rows = query(
         pipeline,
         "select table_name from information_schema.tables where table_schema = %s "
-        "and table_name not like '\\_dlt%%' escape '\\' order by table_name",
+        "and table_name not like '\\_dlt%%' escape '\\' and table_name <> %s order by table_name",
         pipeline.dataset_name,
+        runs.RUNS_TABLE,
     )
     return [row[0] for row in rows]
 

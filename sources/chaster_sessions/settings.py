@@ -23,6 +23,7 @@ SESSION_PATH = "/api/extensions/sessions/{session_id}"
 STATUSES = ("locked", "unlocked", "deserted", "all")
 SORT_ORDERS = ("auto", "asc", "desc")
 PRIVACY_MODES = ("full", "pseudonymous")
+CONTRACT_MODES = ("evolve", "freeze", "discard_row", "discard_value")
 
 # The largest `limit` public code uses. The API does not document its cap: a smaller one is
 # learned from its 400 answer (see paging.py) and kept in state for later runs.
@@ -39,6 +40,8 @@ DEFAULT_READ_TIMEOUT = 60
 # A long backfill driven by the runner is committed in chunks, so a kill loses at most one chunk.
 DEFAULT_CHUNK_PAGES = 50
 DEFAULT_CHUNK_SECONDS = 120
+# Changes to ended sessions (and their deletion) are seen only by a full sweep: one a week.
+DEFAULT_FULL_SWEEP_EVERY_DAYS = 7
 
 # Hosts a token may be sent to over plain http: the loopback stand-in, never the internet.
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
@@ -175,6 +178,22 @@ SETTINGS: tuple[Setting, ...] = (
         "secret",
         None,
         'key of the pseudonyms; required with `privacy = "pseudonymous"`',
+    ),
+    Setting(
+        "schema_contract",
+        "choice",
+        "evolve",
+        "dlt's schema contract for new tables, columns and value types: `freeze` fails the run "
+        "(exit 11) and writes nothing; `discard_row` / `discard_value` drop what does not fit",
+        choices=CONTRACT_MODES,
+    ),
+    Setting(
+        "full_sweep_every_days",
+        "number",
+        DEFAULT_FULL_SWEEP_EVERY_DAYS,
+        "a run re-reads every session (status `all`, chunked) when the last full sweep is this "
+        "old; it marks what the API no longer has (0: every run)",
+        minimum=0,
     ),
 )
 BY_NAME = {setting.name: setting for setting in SETTINGS}

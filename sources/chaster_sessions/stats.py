@@ -35,6 +35,9 @@ class RunStats:
     requests_by_slug: dict[str, int] = field(default_factory=dict)
     views: list[str] = field(default_factory=list)  # analytics views re-created after the load
     views_error: str | None = None  # why they could not be (the load itself succeeded)
+    schema_changes: list[str] = field(default_factory=list)  # tables, columns, variants added
+    runs_error: str | None = None  # why the run's row in the runs table was not written
+    session_repairs: dict[str, str] = field(default_factory=dict)  # --session-id: id -> outcome
     started_at: float = field(default_factory=time.time)
     progress: Callable[[RunStats, str, int], None] | None = None  # (stats, slug, total count)
     on_wait: Callable[[float, str], None] | None = None  # (seconds, why): a long wait begins
