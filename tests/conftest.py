@@ -99,6 +99,16 @@ def loaded_then_grown(
     return db_snapshot(home / "out.duckdb")
 
 
+def end_delete_add(api: StandIn, slug: str = SLUG) -> None:
+    """The usual change between two runs: 3 running locks deserted, 2 deleted, 10 new."""
+    locked = api.population.session_ids(slug, "locked")
+    for session_id in locked[:3]:
+        api.population.end(session_id, "deserted")
+    for session_id in locked[3:5]:
+        api.population.delete(session_id)
+    api.population.add(slug, 10)
+
+
 def standin_env(standin: StandIn, **settings: str) -> dict[str, str]:
     """The env vars that point a pipeline process at a stand-in (for subprocess runs)."""
     env = {

@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from conftest import SLUG, configure, query, run_cli
+from conftest import SLUG, configure, end_delete_add, query, run_cli
 
 OTHER = "other-extension"
 VIEWS = {"sessions", "daily", "outcomes", "co_extensions", "config_values", "wearers", "overview"}
@@ -77,12 +77,7 @@ def loaded(make_api, home, monkeypatch, capsys):
     api = make_api({SLUG: 600, OTHER: 200})
     configure(monkeypatch, api, slug=f"{SLUG},{OTHER}")
     assert run_cli(capsys, "--duckdb", "out.duckdb").code == 0
-    locked = api.population.session_ids(SLUG, "locked")
-    for session_id in locked[:3]:
-        api.population.end(session_id, "deserted")
-    for session_id in locked[3:5]:
-        api.population.delete(session_id)
-    api.population.add(SLUG, 10)
+    end_delete_add(api)
     result = run_cli(capsys, "--duckdb", "out.duckdb")
     assert result.code == 0, result.err
     return api, result

@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from conftest import SLUG, configure, run_cli
+from conftest import SLUG, configure, end_delete_add, run_cli
 
 OTHER = "other-extension"
 VIEWS = ("sessions", "daily", "outcomes", "co_extensions", "config_values", "wearers", "overview")
@@ -79,12 +79,7 @@ def test_every_view_on_postgres_equals_duckdb(make_api, home, monkeypatch, capsy
     api = make_api({SLUG: 400, OTHER: 150})
     configure(monkeypatch, api, slug=f"{SLUG},{OTHER}")
     _load_both(capsys, monkeypatch, postgres)
-    locked = api.population.session_ids(SLUG, "locked")
-    for session_id in locked[:3]:
-        api.population.end(session_id, "deserted")
-    for session_id in locked[3:5]:
-        api.population.delete(session_id)
-    api.population.add(SLUG, 10)
+    end_delete_add(api)
     duck_out, pg_out = _load_both(capsys, monkeypatch, postgres)
     listed = "analytics views: sessions, daily, outcomes, co_extensions, config_values, wearers"
     assert listed in duck_out and listed in pg_out
