@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 
 import dlt
 
-from .runner import query, tables
+from .db import connection, query
+from .runner import tables
 from .schema import SESSIONS
 
 
@@ -19,7 +20,7 @@ def duplicate_sessions(pipeline: dlt.Pipeline) -> int:
     """Rows of `sessions` beyond one per `session_id` (0 when the merge key holds)."""
     if SESSIONS not in tables(pipeline):
         return 0
-    with pipeline.sql_client() as client:
+    with connection(pipeline) as client:
         table = client.make_qualified_table_name(SESSIONS)
     rows = query(pipeline, f"select count(*) - count(distinct session_id) from {table}")  # noqa: S608
     return int(rows[0][0])
@@ -32,7 +33,7 @@ def orphaned_rows(pipeline: dlt.Pipeline) -> dict[str, int]:
     if SESSIONS not in names:
         return {}
     found: dict[str, int] = {}
-    with pipeline.sql_client() as client:
+    with connection(pipeline) as client:
         root = client.make_qualified_table_name(SESSIONS)
         for name in names:
             if not name.startswith(f"{SESSIONS}__"):
@@ -52,7 +53,7 @@ def orphaned_rows(pipeline: dlt.Pipeline) -> dict[str, int]:
 
 def last_successful_load(pipeline: dlt.Pipeline) -> datetime | None:
     """When dlt last completed a load of the pipeline's schema into the dataset (UTC)."""
-    with pipeline.sql_client() as client:
+    with connection(pipeline) as client:
         loads = client.make_qualified_table_name("_dlt_loads")
     rows = query(
         pipeline,

@@ -17,6 +17,7 @@ from typing import Any
 
 import dlt
 
+from .db import connection
 from .report import per_slug
 from .runner import LoadResult
 from .svg import bar_chart, line_chart
@@ -41,7 +42,7 @@ def _plain(value: Any) -> Any:
 
 
 def _rows(pipeline: dlt.Pipeline, sql: str) -> list[dict[str, Any]]:
-    with pipeline.sql_client() as client, client.execute_query(sql) as cursor:
+    with connection(pipeline) as client, client.execute_query(sql) as cursor:
         names = [d[0] for d in cursor.description]
         return [
             {n: _plain(v) for n, v in zip(names, row, strict=True)} for row in cursor.fetchall()
@@ -68,7 +69,7 @@ def read_views(pipeline: dlt.Pipeline) -> dict[str, Any]:
     for view, sql in queries.items():
         for row in _rows(pipeline, sql):
             by_extension[row["extension"]][view].append(row)
-    with pipeline.sql_client() as client:
+    with connection(pipeline) as client:
         loads = client.make_qualified_table_name("_dlt_loads")
     # status 0: the load completed
     latest = f"select max(inserted_at) as at from {loads} where status = 0"  # noqa: S608

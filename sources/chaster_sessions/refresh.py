@@ -21,6 +21,7 @@ import dlt
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from .client import ChasterClient, Session
+from .db import connection
 from .paging import Cursor, CursorState, PageSize, WalkResult, walk_new_sessions
 from .schema import SESSIONS
 
@@ -79,7 +80,7 @@ def running_in_destination(slug: str) -> dict[str, str]:
     except Exception:  # iterated outside a pipeline: nothing was loaded before
         return {}
     try:
-        with pipeline.sql_client() as client:
+        with connection(pipeline) as client:
             table = client.make_qualified_table_name(SESSIONS)
             rows = client.execute_sql(
                 f"select session_id, pagination_id from {table} where slug = %s "  # noqa: S608

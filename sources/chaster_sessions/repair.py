@@ -14,6 +14,7 @@ import dlt
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from .client import ChasterClient, Session
+from .db import connection
 from .paging import ResourceState, cursor_key
 from .schema import SESSIONS
 
@@ -26,7 +27,7 @@ def stored_sessions(session_ids: list[str]) -> dict[str, tuple[str, str | None]]
         return {}
     placeholders = ", ".join(["%s"] * len(session_ids))
     try:
-        with pipeline.sql_client() as client:
+        with connection(pipeline) as client:
             table = client.make_qualified_table_name(SESSIONS)
             rows = client.execute_sql(
                 f"select session_id, slug, pagination_id from {table} "  # noqa: S608

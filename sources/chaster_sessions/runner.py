@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import dlt
-from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from . import contract, runs
 from .analytics import DIALECTS, create_views
 from .analytics import SCHEMA as VIEWS_SCHEMA
 from .chunking import RunControl, run_with
+from .db import connection, query
 from .errors import ConcurrentRunError, ConfigError
 from .schema import SESSIONS
 from .stats import RunStats
@@ -86,8 +87,9 @@ def load(
 def _load_locked(result: LoadResult, source: Any, chunked: bool, run_once: RunOnce) -> None:
     stats = result.stats
     pipeline = result.pipeline = bind_to_destination(result.pipeline)
-    result.before = stats.stored_before = sessions_per_slug(pipeline)
-    tables_before = set(tables(pipeline))
+    with connection(pipeline):
+        result.before = stats.stored_before = sessions_per_slug(pipeline)
+        tables_before = set(tables(pipeline))
     stats.resumed = bool(cursor_states(pipeline).get("pending")) or bool(
         pipeline.list_extracted_load_packages() or pipeline.list_normalized_load_packages()
     )
@@ -98,8 +100,9 @@ def _load_locked(result: LoadResult, source: Any, chunked: bool, run_once: RunOn
             result.chunks += 1
             if not cursor_states(pipeline).get("pending"):
                 break
-    finish(pipeline, stats)
-    result.after = sessions_per_slug(pipeline)
+    with connection(pipeline):
+        finish(pipeline, stats)
+        result.after = sessions_per_slug(pipeline)
 
 
 def record_run(result: LoadResult, exc: BaseException | None) -> None:
@@ -129,10 +132,11 @@ def finish(pipeline: dlt.Pipeline, stats: RunStats | None = None) -> RunStats:
       reported in `stats.views_error` and leaves the load as it stands.
     """
     stats = stats or RunStats()
-    stats.repaired = repair_duplicates(pipeline)
-    mark_removed(pipeline)
-    if destination_kind(pipeline) in DIALECTS:
-        stats.views, stats.views_error = update_views(pipeline)
+    with connection(pipeline):
+        stats.repaired = repair_duplicates(pipeline)
+        mark_removed(pipeline)
+        if destination_kind(pipeline) in DIALECTS:
+            stats.views, stats.views_error = update_views(pipeline)
     return stats
 
 
@@ -153,13 +157,21 @@ def preferred_file_format(pipeline: dlt.Pipeline) -> Any:
     return "parquet" if destination_kind(pipeline) in ("duckdb", "motherduck") else None
 
 
+_duckdb_paths: weakref.WeakKeyDictionary[dlt.Pipeline, Path | None] = weakref.WeakKeyDictionary()
+
+
 def duckdb_path(pipeline: dlt.Pipeline) -> Path | None:
-    """The DuckDB file a pipeline writes, or None for other destinations."""
+    """The DuckDB file a pipeline writes, or None for other destinations (kept per pipeline
+    object: dlt resolves the destination's configuration to answer, about 40 ms each time)."""
     if destination_kind(pipeline) != "duckdb":
         return None
-    credentials: Any = pipeline.destination_client().config.credentials
-    database = getattr(credentials, "database", None)
-    return Path(database) if isinstance(database, str) and database != ":memory:" else None
+    if pipeline not in _duckdb_paths:
+        credentials: Any = pipeline.destination_client().config.credentials
+        database = getattr(credentials, "database", None)
+        _duckdb_paths[pipeline] = (
+            Path(database) if isinstance(database, str) and database != ":memory:" else None
+        )
+    return _duckdb_paths[pipeline]
 
 
 def schemas_written(dataset: str) -> tuple[str, ...]:
@@ -236,15 +248,6 @@ def bind_to_destination(pipeline: dlt.Pipeline) -> dlt.Pipeline:
     return pipeline
 
 
-def query(pipeline: dlt.Pipeline, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    """Rows of a query on the pipeline's dataset; none if nothing was loaded yet."""
-    try:
-        with pipeline.sql_client() as client, client.execute_query(sql, *params) as cursor:
-            return [tuple(row) for row in cursor.fetchall()]
-    except DatabaseUndefinedRelation:
-        return []
-
-
 def tables(pipeline: dlt.Pipeline) -> list[str]:
     """The dataset's data tables (not dlt's own, nor the runs table), by name."""
     rows = query(
@@ -262,7 +265,7 @@ def table_counts(pipeline: dlt.Pipeline) -> dict[str, int]:
     names = tables(pipeline)
     if not names:
         return {}
-    with pipeline.sql_client() as client:
+    with connection(pipeline) as client:
         parts = [
             # table names come from information_schema, not from the user
             f"select '{name}', count(*) from {client.make_qualified_table_name(name)}"  # noqa: S608
@@ -275,7 +278,7 @@ def sessions_per_slug(pipeline: dlt.Pipeline) -> dict[str, tuple[int, int]]:
     """slug -> (sessions stored, of which marked removed)."""
     if SESSIONS not in tables(pipeline):
         return {}
-    with pipeline.sql_client() as client:
+    with connection(pipeline) as client:
         table = client.make_qualified_table_name(SESSIONS)
     rows = query(pipeline, f"select slug, count(*), count(removed_at) from {table} group by slug")  # noqa: S608
     return {slug: (int(total), int(removed)) for slug, total, removed in rows}
@@ -294,7 +297,7 @@ def repair_duplicates(pipeline: dlt.Pipeline) -> int:
         return 0
     repaired = 0
     names = tables(pipeline)
-    with pipeline.sql_client() as client:
+    with connection(pipeline) as client:
         for table in names:
             name = client.make_qualified_table_name(table)
             # names come from information_schema, not from the user
@@ -321,7 +324,7 @@ def mark_removed(pipeline: dlt.Pipeline) -> None:
     cursors = cursor_states(pipeline).get("cursors", {})
     if not cursors or SESSIONS not in tables(pipeline):
         return
-    with pipeline.sql_client() as client:
+    with connection(pipeline) as client:
         table = client.make_qualified_table_name(SESSIONS)
         for key, entry in cursors.items():
             slug, status = key.split("|", 1)
@@ -349,7 +352,7 @@ def update_views(pipeline: dlt.Pipeline) -> tuple[list[str], str | None]:
     as they were, and the run reports the failure instead of hiding it.
     """
     try:
-        with pipeline.sql_client() as client:
+        with connection(pipeline) as client:
             rows = client.execute_sql(
                 "select table_name, column_name from information_schema.columns "
                 "where table_schema = %s",

@@ -17,6 +17,7 @@ from typing import Any
 import dlt
 
 from .analytics import DIALECTS
+from .db import connection
 from .errors import ChasterError, explain, known_secrets, redact
 from .stats import RunStats
 
@@ -126,7 +127,8 @@ def row(
 def _dataset_loaded(pipeline: dlt.Pipeline) -> bool:
     """True once dlt has loaded into the dataset: a failed first run adds nothing, not even a
     runs table (and on DuckDB leaves no file behind)."""
-    from .runner import duckdb_path, query
+    from .db import query
+    from .runner import duckdb_path
 
     path = duckdb_path(pipeline)
     if path is not None and not path.exists():
@@ -152,7 +154,7 @@ def record(pipeline: dlt.Pipeline, values: dict[str, Any]) -> str | None:
         if not _dataset_loaded(pipeline):
             return "not written: nothing was ever loaded into the dataset"
         json_type = _JSON[DIALECTS[kind]]
-        with pipeline.sql_client() as client:
+        with connection(pipeline) as client:
             table = client.make_qualified_table_name(RUNS_TABLE)
             columns = ", ".join(
                 f"{name} {json_type if sql == 'json' else sql}" for name, sql, _ in COLUMNS
