@@ -3,8 +3,9 @@
     .venv/bin/python bench/profile.py --sessions 50000
 
 It starts the stand-in (bodies cached, warmed up), then runs the pipeline's source in one chunk
-with dlt's three steps called separately, and prints each step's seconds and the process's
-resident memory after it and at its peak.
+with dlt's three steps called separately (extract files uncompressed, as the runner writes
+them), and prints each step's seconds and the process's resident memory after it and at its
+peak.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ def main() -> int:
         import dlt
 
         from chaster_sessions import chaster_source
+        from chaster_sessions.runner import uncompressed_extract_files
 
         pipeline = dlt.pipeline(
             "profile",
@@ -61,7 +63,8 @@ def main() -> int:
         )
         print(f"{args.sessions:,} sessions, one chunk; start: {_memory()}")
         started = time.perf_counter()
-        pipeline.extract(chaster_source(), loader_file_format="parquet")
+        with uncompressed_extract_files():  # as the runner extracts
+            pipeline.extract(chaster_source(), loader_file_format="parquet")
         print(f"  extract   {time.perf_counter() - started:6.1f} s  {_memory()}")
         started = time.perf_counter()
         pipeline.normalize()
