@@ -38,7 +38,10 @@ DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_MAX_RATE_LIMIT_WAIT = 900
 DEFAULT_READ_TIMEOUT = 60
 # A long backfill driven by the runner is committed in chunks, so a kill loses at most one chunk.
-DEFAULT_CHUNK_PAGES = 50
+# Pages bound a chunk only when dlt is slower than the API (under a budget the runner commits
+# every 5 pages while it waits); each commit then costs about 0.55 s of dlt's fixed work, so
+# fewer pages cost time and more cost memory: bench/RESULTS.md has the sizes measured.
+DEFAULT_CHUNK_PAGES = 100
 DEFAULT_CHUNK_SECONDS = 120
 # Changes to ended sessions (and their deletion) are seen only by a full sweep: one a week.
 DEFAULT_FULL_SWEEP_EVERY_DAYS = 7
