@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import duckdb
@@ -116,6 +117,15 @@ def test_a_duckdb_file_named_like_a_schema_is_refused(make_api, home, monkeypatc
 
 def test_the_readme_settings_table_is_the_one_the_checks_use():
     assert markdown_table() in README
+
+
+def test_the_committed_config_sets_only_the_defaults():
+    """`.dlt/config.toml` is what `python pipelines/sessions.py` reads from the project: a value
+    there that differs from the settings table would make the README's defaults untrue."""
+    committed = tomllib.loads((ROOT / ".dlt" / "config.toml").read_text())["sources"]["chaster"]
+    defaults = {s.name: s.default for s in SETTINGS}
+    assert committed  # the file sets some; each one must be the default
+    assert {key: committed[key] for key in committed} == {key: defaults[key] for key in committed}
 
 
 def _bad_values() -> list[tuple[str, str]]:
