@@ -9,10 +9,12 @@ is timed: only what dlt and the source do with the pages. The routes:
 
 - `dlt_defaults`: the sessions as the source yields them (credentials scrubbed), dlt defaults;
 - `uncompressed`: the same, with the extract files written without gzip (what the runner does);
-- `timestamps`: + the source parses the 14 timestamp fields itself (`datetime.fromisoformat`);
-- `no_nulls`: + the source drops keys whose value is null (dlt then has fewer values to check);
-- `users_table`: + the user profiles (wearer, keyholder, shared lock's owner) moved to a
-  `users` table, each profile once per run: a table change, measured, not adopted;
+- `timestamps`: `uncompressed`, and the source parses the 14 timestamp fields itself
+  (`datetime.fromisoformat`);
+- `no_nulls`: `uncompressed`, and the source drops keys whose value is null (dlt then has
+  fewer values to check);
+- `users_table`: `uncompressed`, and the user profiles (wearer, keyholder, shared lock's owner)
+  moved to a `users` table, each profile once per run: a table change, measured, not adopted;
 - `workers`: `uncompressed` + `NORMALIZE__WORKERS=2` and extract files of 2,500 rows, so both
   cores normalise (in one chunk; the runner's chunks of 50 pages gave no gain, RESULTS.md).
 
@@ -116,9 +118,9 @@ def route_items(route: str, pages: list[list[Session]]) -> Iterator[Any]:
     for page in pages:
         for session in page:
             scrub(session, privacy="full", store_credentials=False, key=None)
-            if route in ("timestamps", "no_nulls", "users_table"):
+            if route == "timestamps":
                 _parse_times(session)
-            if route in ("no_nulls", "users_table"):
+            if route == "no_nulls":
                 _drop_nulls(session)
         if route == "users_table":
             users = {}
