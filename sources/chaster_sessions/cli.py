@@ -30,7 +30,6 @@ from .errors import (
     EXIT_CODES,
     ConfigError,
     DestinationError,
-    ViewsError,
     explain,
     known_secrets,
     redact,
@@ -352,34 +351,27 @@ def main(argv: list[str] | None = None) -> int:
         plan = plan_run(args)
         existed = plan.duckdb_path.exists()
         result, seconds = run(plan, stats)
+        outcome = Outcome.of(stats, None)  # as the runs table recorded it
         with connection(result.pipeline):
             print(summary(result, plan.where(), seconds))
-            if stats.views_error:
-                print(f"error: {stats.views_error}", file=sys.stderr)
-                outcome = Outcome(
-                    "loaded_but_views_failed", ViewsError.exit_code, stats.views_error
-                )
-            else:
-                outcome = Outcome("succeeded", 0)
-                if plan.html is not None and stats.views:
-                    write_html(plan.html, result)
-                    print(f"  report page: {plan.html}")
-                elif plan.html is not None:
-                    print("  report page: not written; it reads the analytics views, absent here")
-    except KeyboardInterrupt:
-        message = "interrupted; the next run continues from the last committed chunk"
-        print(f"error: {message}", file=sys.stderr)
-        outcome = Outcome("interrupted", 130, message)
+            if outcome.error:  # the views failed; the sessions are loaded
+                print(f"error: {outcome.error}", file=sys.stderr)
+            elif plan.html is not None and stats.views:
+                write_html(plan.html, result)
+                print(f"  report page: {plan.html}")
+            elif plan.html is not None:
+                print("  report page: not written; it reads the analytics views, absent here")
+    except KeyboardInterrupt as exc:
+        outcome = Outcome.of(stats, exc)
+        print(f"error: {outcome.error}", file=sys.stderr)
     except Exception as exc:  # every failure ends as one line and an exit code
-        secrets = known_secrets()
-        error = explain(exc)
-        if plan is not None and not existed and not isinstance(error, DestinationError):
+        if plan is not None and not existed and not isinstance(explain(exc), DestinationError):
             remove_if_empty(plan)
         if args.verbose:
-            print(redact("".join(traceback.format_exception(exc)), secrets), file=sys.stderr)
-        message = redact(error.message, secrets)
-        print(f"error: {message}", file=sys.stderr)
-        outcome = Outcome("failed", error.exit_code, message)
+            trace = "".join(traceback.format_exception(exc))
+            print(redact(trace, known_secrets()), file=sys.stderr)
+        outcome = Outcome.of(stats, exc)  # the message explained, secrets struck
+        print(f"error: {outcome.error}", file=sys.stderr)
     if plan is not None and plan.report is not None:
         run_facts = {
             "pipeline": plan.pipeline_name,

@@ -17,8 +17,8 @@ from typing import Any
 import dlt
 
 from .analytics import DIALECTS
-from .db import connection
-from .errors import ChasterError, explain, known_secrets, redact
+from .db import connection, query
+from .errors import ChasterError, ViewsError, explain, known_secrets, redact
 from .stats import RunStats
 
 RUNS_TABLE = "_chaster_runs"
@@ -71,7 +71,7 @@ class Outcome:
     def of(cls, stats: RunStats, exc: BaseException | None) -> Outcome:
         if exc is None:
             if stats.views_error:
-                return cls("loaded_but_views_failed", 9, stats.views_error)
+                return cls("loaded_but_views_failed", ViewsError.exit_code, stats.views_error)
             return cls("succeeded", 0)
         if isinstance(exc, KeyboardInterrupt):
             return cls(
@@ -127,7 +127,6 @@ def row(
 def _dataset_loaded(pipeline: dlt.Pipeline) -> bool:
     """True once dlt has loaded into the dataset: a failed first run adds nothing, not even a
     runs table (and on DuckDB leaves no file behind)."""
-    from .db import query
     from .runner import duckdb_path
 
     path = duckdb_path(pipeline)
