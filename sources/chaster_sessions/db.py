@@ -37,6 +37,15 @@ def connection(pipeline: dlt.Pipeline) -> Iterator[SqlClientBase[Any]]:
             _open.reset(token)
 
 
+def current_pipeline() -> dlt.Pipeline | None:
+    """The pipeline extracting right now, or None when a source is iterated outside one (then
+    nothing was loaded before, as far as the source can tell)."""
+    try:
+        return dlt.current.pipeline()
+    except Exception:
+        return None
+
+
 def query(pipeline: dlt.Pipeline, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     """Rows of a query on the pipeline's dataset; none if nothing was loaded yet."""
     try:

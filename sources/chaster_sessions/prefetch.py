@@ -21,7 +21,7 @@ from .client import Session
 from .paging import Cursor, WalkResult
 
 # A page of 100 sessions is about 0.55 MB of JSON and 1.5 MB parsed, so 30 pages hold 45 MB at
-# most. They cover a 50-page commit (2-3 s) at three times the documented budget (6 s of pages).
+# most: 6 s of pages at three times the documented budget, longer than a commit takes there.
 PREFETCH_PAGES = 30
 
 

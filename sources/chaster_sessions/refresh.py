@@ -15,13 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
-
-import dlt
-from dlt.destinations.exceptions import DatabaseUndefinedRelation
+from typing import Literal
 
 from .client import ChasterClient, Session
-from .db import connection
+from .db import connection, current_pipeline, query
 from .paging import Cursor, CursorState, PageSize, WalkResult, walk_new_sessions
 from .schema import SESSIONS
 
@@ -75,21 +72,18 @@ def plan_refresh(
 def running_in_destination(slug: str) -> dict[str, str]:
     """sessionId -> paginationId of the extension's sessions stored as running (and not marked
     removed), from the pipeline that is extracting; empty before the first load."""
-    try:
-        pipeline: Any = dlt.current.pipeline()
-    except Exception:  # iterated outside a pipeline: nothing was loaded before
+    pipeline = current_pipeline()
+    if pipeline is None:
         return {}
-    try:
-        with connection(pipeline) as client:
-            table = client.make_qualified_table_name(SESSIONS)
-            rows = client.execute_sql(
-                f"select session_id, pagination_id from {table} where slug = %s "  # noqa: S608
-                "and lock__status = 'locked' and removed_at is null",
-                slug,
-            )
-    except DatabaseUndefinedRelation:
-        return {}
-    return {session_id: pagination_id for session_id, pagination_id in rows or []}
+    with connection(pipeline) as client:
+        table = client.make_qualified_table_name(SESSIONS)
+        rows = query(
+            pipeline,
+            f"select session_id, pagination_id from {table} where slug = %s "  # noqa: S608
+            "and lock__status = 'locked' and removed_at is null",
+            slug,
+        )
+    return {session_id: pagination_id for session_id, pagination_id in rows}
 
 
 def is_locked(session: Session) -> bool:

@@ -8,35 +8,28 @@ cursor moves, no walk or refresh runs: the run costs one request per id.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
-
-import dlt
-from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from .client import ChasterClient, Session
-from .db import connection
+from .db import connection, current_pipeline, query
 from .paging import ResourceState, cursor_key
 from .schema import SESSIONS
 
 
 def stored_sessions(session_ids: list[str]) -> dict[str, tuple[str, str | None]]:
     """sessionId -> (slug, paginationId) of those of `session_ids` stored in the destination."""
-    try:
-        pipeline: Any = dlt.current.pipeline()
-    except Exception:  # iterated outside a pipeline: nothing is stored
+    pipeline = current_pipeline()
+    if pipeline is None:
         return {}
     placeholders = ", ".join(["%s"] * len(session_ids))
-    try:
-        with connection(pipeline) as client:
-            table = client.make_qualified_table_name(SESSIONS)
-            rows = client.execute_sql(
-                f"select session_id, slug, pagination_id from {table} "  # noqa: S608
-                f"where session_id in ({placeholders})",
-                *session_ids,
-            )
-    except DatabaseUndefinedRelation:
-        return {}
-    return {session_id: (slug, pagination_id) for session_id, slug, pagination_id in rows or []}
+    with connection(pipeline) as client:
+        table = client.make_qualified_table_name(SESSIONS)
+        rows = query(
+            pipeline,
+            f"select session_id, slug, pagination_id from {table} "  # noqa: S608
+            f"where session_id in ({placeholders})",
+            *session_ids,
+        )
+    return {session_id: (slug, pagination_id) for session_id, slug, pagination_id in rows}
 
 
 def repair_sessions(
