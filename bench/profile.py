@@ -54,7 +54,7 @@ def main() -> int:
         import dlt
 
         from chaster_sessions import chaster_source
-        from chaster_sessions.runner import uncompressed_extract_files
+        from chaster_sessions.runner import run_defaults
 
         pipeline = dlt.pipeline(
             "profile",
@@ -63,7 +63,7 @@ def main() -> int:
         )
         print(f"{args.sessions:,} sessions, one chunk; start: {_memory()}")
         started = time.perf_counter()
-        with uncompressed_extract_files():  # as the runner extracts
+        with run_defaults():  # as the runner extracts
             pipeline.extract(chaster_source(), loader_file_format="parquet")
         print(f"  extract   {time.perf_counter() - started:6.1f} s  {_memory()}")
         started = time.perf_counter()

@@ -6,6 +6,8 @@ requests or dlt is mocked.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shlex
 import shutil
@@ -143,15 +145,28 @@ def run_process(*args: str, env: dict[str, str] | None = None, timeout: float = 
     return CliResult(done.returncode, done.stdout, done.stderr)
 
 
+def pipeline_folders(home: Path, name: str = "chaster") -> list[Path]:
+    """The local folders dlt was given for pipeline `name` under `home`: one per destination."""
+    return sorted((home / "dlt" / "pipelines").glob(f"{name}@*"))
+
+
+def attach(home: Path, name: str = "chaster") -> Any:
+    """The pipeline `name` of the one destination loaded under `home`, as dlt attaches it."""
+    import dlt
+
+    (folder,) = pipeline_folders(home, name)
+    return dlt.attach(name, pipelines_dir=str(folder))
+
+
 def wait_for_commits(home: Path, commits: int, timeout: float = 60) -> None:
-    """Wait until the command running under `home` has committed `commits` chunks: dlt moves
-    each loaded package into its pipeline folder's load/loaded/ (reading the DuckDB file instead
-    would take a lock the running command needs)."""
-    loaded = home / "dlt" / "pipelines" / "chaster" / "load" / "loaded"
+    """Wait until the command running under `home` has committed `commits` chunks: the run lock
+    file says how many (reading the DuckDB file instead would take a lock the command needs)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if loaded.is_dir() and len(list(loaded.iterdir())) >= commits:
-            return
+        for lock in (home / "dlt" / "pipelines").glob("*/*.run.lock"):
+            with contextlib.suppress(ValueError, KeyError):
+                if json.loads(lock.read_text())["chunks"] >= commits:
+                    return
         time.sleep(0.05)
     raise AssertionError(f"fewer than {commits} chunks were committed within {timeout}s")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import dlt
 
 from chaster_sessions import chaster_source
-from chaster_sessions.runner import EXTRACT_COMPRESSION, uncompressed_extract_files
+from chaster_sessions.runner import EXTRACT_COMPRESSION, run_defaults
 from conftest import configure
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -23,7 +23,7 @@ def _extracted_session_files(name: str, runner_setting: bool) -> list[bytes]:
     return the first two bytes of every extracted `sessions` file."""
     pipeline = dlt.pipeline(name, destination="duckdb", dataset_name="chaster")
     if runner_setting:
-        with uncompressed_extract_files():
+        with run_defaults():
             pipeline.extract(chaster_source())
     else:
         pipeline.extract(chaster_source())

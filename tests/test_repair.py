@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 
-import dlt
-
 from chaster_sessions.runner import cursor_states
-from conftest import SLUG, configure, query, run_cli, stored_sessions
+from conftest import SLUG, attach, configure, query, run_cli, stored_sessions
 
 
 def _cursors(home) -> dict:
-    pipeline = dlt.attach("chaster", pipelines_dir=str(home / "dlt" / "pipelines"))
+    pipeline = attach(home)
     return {
         key: (entry.get("high"), entry.get("order"), entry.get("last_sweep"))
         for key, entry in cursor_states(pipeline)["cursors"].items()

@@ -22,7 +22,6 @@ import duckdb
 from dlt.common.configuration.container import Container
 from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
 from dlt.common.runtime.telemetry import stop_telemetry
-from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
 from . import chaster_source
 from .db import connection
@@ -35,6 +34,7 @@ from .errors import (
     redact,
 )
 from .html_report import write_html
+from .pipeline import chaster_pipeline, check_pipeline_name, duckdb_destination
 from .report import Outcome, summary, write_report
 from .runner import check_duckdb_name, load
 from .settings import DATASET, DEFAULT_DUCKDB, PIPELINE_NAME
@@ -155,6 +155,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "[chaster] destination",
     )
     parser.add_argument(
+        "--pipeline-name",
+        metavar="NAME",
+        help=f"dlt pipeline name, the key of the cursors stored in the destination (default "
+        f"{PIPELINE_NAME}, {DEMO_PIPELINE_NAME} with --demo; or CHASTER__PIPELINE_NAME, "
+        "[chaster] pipeline_name); each destination gets its own local folder either way",
+    )
+    parser.add_argument(
         "--report",
         metavar="PATH",
         help="write a JSON report of the run (status, timings, figures per extension, errors)",
@@ -190,14 +197,17 @@ def plan_run(args: argparse.Namespace) -> RunPlan:
         path = Path(args.duckdb or DEMO_DUCKDB).resolve()
         check_duckdb_name(path, DATASET)
         html = Path(args.html).resolve() if args.html else path.with_suffix(".html")
-        return RunPlan(DEMO_PIPELINE_NAME, path, source_args, True, report=report, html=html)
+        name = check_pipeline_name(args.pipeline_name or DEMO_PIPELINE_NAME)
+        return RunPlan(name, path, source_args, True, report=report, html=html)
     destination = None if args.duckdb else args.destination or configured_destination()
     path = Path(args.duckdb or DEFAULT_DUCKDB).resolve()
     if destination is None:
         check_duckdb_name(path, DATASET)
     html_setting = args.html or dlt.config.get("chaster.html_report", str)
     return RunPlan(
-        PIPELINE_NAME,
+        check_pipeline_name(
+            args.pipeline_name or dlt.config.get("chaster.pipeline_name", str) or PIPELINE_NAME
+        ),
         path,
         source_args,
         destination=destination,
@@ -213,20 +223,11 @@ def configured_destination() -> str | None:
     return None if not name or name == "duckdb" else name
 
 
-def duckdb_destination(path: Path) -> Any:
-    """dlt's DuckDB destination on `path`, given as credentials rather than a string: dlt
-    parses a string as a connection URL first, which imports SQLAlchemy (0.2 s of every run)."""
-    credentials = DuckDbCredentials()
-    credentials.database = str(path)
-    return dlt.destinations.duckdb(credentials)
-
-
 def make_pipeline(plan: RunPlan) -> dlt.Pipeline:
-    """The pipeline object; it connects to nothing until it runs."""
+    """The pipeline object, in the local folder of its destination; it connects to nothing
+    until it runs."""
     destination: Any = duckdb_destination(plan.duckdb_path) if plan.on_duckdb else plan.destination
-    return dlt.pipeline(
-        pipeline_name=plan.pipeline_name, destination=destination, dataset_name=DATASET
-    )
+    return chaster_pipeline(destination, plan.pipeline_name)
 
 
 def demo_population() -> Any:

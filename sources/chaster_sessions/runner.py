@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
+import shutil
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -69,9 +72,9 @@ def load(
     stats = stats or RunStats()
     check_duckdb_names(pipeline)
     result = LoadResult(pipeline, stats)
-    with run_lock(pipeline):
+    with run_lock(pipeline) as lock:
         try:
-            _load_locked(result, source, chunked, run_once)
+            _load_locked(result, source, chunked, run_once, lock)
         except BaseException as exc:
             if contract.refused(exc):
                 # if even this fails, the next run meets the refused package again, and the
@@ -84,20 +87,25 @@ def load(
     return result
 
 
-def _load_locked(result: LoadResult, source: Any, chunked: bool, run_once: RunOnce) -> None:
+def _load_locked(
+    result: LoadResult, source: Any, chunked: bool, run_once: RunOnce, lock: RunLock
+) -> None:
     stats = result.stats
     pipeline = result.pipeline = bind_to_destination(result.pipeline)
+    discard_normalized_remnants(pipeline)
     with connection(pipeline):
         result.before = stats.stored_before = sessions_per_slug(pipeline)
         tables_before = set(tables(pipeline))
     stats.resumed = bool(cursor_states(pipeline).get("pending")) or bool(
         pipeline.list_extracted_load_packages() or pipeline.list_normalized_load_packages()
     )
-    with run_with(RunControl(stats=stats, chunked=chunked)), uncompressed_extract_files():
+    with run_with(RunControl(stats=stats, chunked=chunked)), run_defaults():
         while True:
             run_once(pipeline, source, preferred_file_format(pipeline))
             stats.schema_changes += contract.schema_changes(pipeline, tables_before)
             result.chunks += 1
+            lock.committed(result.chunks)
+            drop_loaded_packages(pipeline)
             if not cursor_states(pipeline).get("pending"):
                 break
     with connection(pipeline):
@@ -105,31 +113,43 @@ def _load_locked(result: LoadResult, source: Any, chunked: bool, run_once: RunOn
         result.after = sessions_per_slug(pipeline)
 
 
+# dlt settings the runner chooses unless the user has set them: (env var, the keys dlt would
+# read them from, the value)
 EXTRACT_COMPRESSION = "SOURCES__CHASTER__DATA_WRITER__DISABLE_COMPRESSION"
-_COMPRESSION_KEYS = (
-    "sources.chaster.data_writer.disable_compression",
-    "sources.data_writer.disable_compression",
-    "data_writer.disable_compression",
+STAGING_TRUNCATION = "LOAD__TRUNCATE_STAGING_DATASET"
+RUN_DEFAULTS = (
+    # dlt gzips the extract files, which live from `extract` to `normalize` and are read once:
+    # that was 1 s of CPU per 10,000 sessions (`bench/profile.py`), 0.5-0.7 s of the benchmark
+    (
+        EXTRACT_COMPRESSION,
+        (
+            "sources.chaster.data_writer.disable_compression",
+            "sources.data_writer.disable_compression",
+            "data_writer.disable_compression",
+        ),
+        "true",
+    ),
+    # dlt's merge leaves the last chunk's rows in `<dataset>_staging` (people's profiles
+    # included): a second copy of personal data that nothing reads after the merge
+    (STAGING_TRUNCATION, ("load.truncate_staging_dataset",), "true"),
 )
 
 
 @contextmanager
-def uncompressed_extract_files() -> Iterator[None]:
-    """Let dlt write the source's extract files without gzip, unless configured otherwise.
-
-    They live from `extract` to `normalize` and are read once: compressing them was 1 s of
-    CPU per 10,000 sessions (`bench/profile.py`), and the benchmark runs 0.5-0.7 s faster
-    without it. The setting is dlt's own, scoped to this source's section, and only for
-    the duration of the load.
-    """
-    if any(dlt.config.get(key) is not None for key in _COMPRESSION_KEYS):
-        yield
-        return
-    os.environ[EXTRACT_COMPRESSION] = "true"
+def run_defaults() -> Iterator[None]:
+    """Set `RUN_DEFAULTS` for the duration of the load, each unless configured otherwise."""
+    chosen = [
+        (env, value)
+        for env, keys, value in RUN_DEFAULTS
+        if env not in os.environ and all(dlt.config.get(key) is None for key in keys)
+    ]
+    for env, value in chosen:
+        os.environ[env] = value
     try:
         yield
     finally:
-        os.environ.pop(EXTRACT_COMPRESSION, None)
+        for env, _ in chosen:
+            os.environ.pop(env, None)
 
 
 def record_run(result: LoadResult, exc: BaseException | None) -> None:
@@ -234,29 +254,95 @@ def destination_identity(pipeline: dlt.Pipeline) -> str:
     return f"{pipeline.destination.destination_name}/{pipeline.dataset_name}"
 
 
-@contextmanager
-def run_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
-    """One run at a time per pipeline: a scheduler firing during a long run gets a clear no."""
-    lock_path = Path(pipeline.pipelines_dir) / f"{pipeline.pipeline_name}.run.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+") as handle:
+class RunLock:
+    """One run at a time per pipeline folder: a scheduler firing during a long run gets a clear
+    no. The lock file says who holds it and how far that run got, for the no and for a person
+    looking (`cat <pipelines dir>/<name>.run.lock`)."""
+
+    def __init__(self, pipeline: dlt.Pipeline) -> None:
+        self.path = Path(pipeline.pipelines_dir) / f"{pipeline.pipeline_name}.run.lock"
+        self.name = pipeline.pipeline_name
+        self.started_at = time.time()
+        self._handle: Any = None
+
+    def __enter__(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")  # held for the whole run, released in __exit__
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            holder = handle.read().strip() or "unknown"
+            holder = _holder(handle.read())
+            handle.close()
             raise ConcurrentRunError(
-                f"another run of pipeline {pipeline.pipeline_name!r} is still going "
-                f"(pid {holder}); this run did nothing"
+                f"another run of pipeline {self.name!r} is still going into this destination "
+                f"({holder}); this run did nothing"
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        self._handle = handle
+        self.committed(0)
+        return self
+
+    def committed(self, chunks: int) -> None:
+        """Note that the run has committed `chunks` chunks so far."""
+        record = {"pid": os.getpid(), "started_at": round(self.started_at, 3), "chunks": chunks}
+        self._handle.seek(0)
+        self._handle.truncate()
+        self._handle.write(json.dumps(record) + "\n")
+        self._handle.flush()
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self._handle, fcntl.LOCK_UN)
+        self._handle.close()
+
+
+def _holder(text: str) -> str:
+    """The lock file's record in words: "pid 123, started 10:04:05 UTC, 3 chunks committed"."""
+    try:
+        record = json.loads(text)
+        started = time.strftime("%H:%M:%S UTC", time.gmtime(record["started_at"]))
+        return f"pid {record['pid']}, started {started}, {record['chunks']} chunks committed"
+    except (ValueError, KeyError, TypeError):
+        return f"pid {text.strip() or 'unknown'}"  # a lock file of version 0.2
+
+
+def discard_normalized_remnants(pipeline: dlt.Pipeline) -> None:
+    """Delete what a kill left of an extracted package that normalize had already committed.
+
+    dlt's normalize commits a package into `load/normalized` and then deletes its extracted
+    files; a kill in between leaves part of the extracted folder behind, and the next run fails
+    on it (`FileNotFoundError: .../normalize/extracted/<load id>/schema.json`). Its data is
+    safe in the committed package, which this run loads first.
+    """
+    working = Path(pipeline.working_dir)
+    extracted = working / "normalize" / "extracted"
+    if not extracted.is_dir():
+        return
+    for package in extracted.iterdir():
+        committed = working / "load" / "normalized" / package.name
+        if committed.is_dir() or (working / "load" / "loaded" / package.name).is_dir():
+            shutil.rmtree(package)
+
+
+def run_lock(pipeline: dlt.Pipeline) -> RunLock:
+    """The run lock of `pipeline`'s local folder (see `RunLock`)."""
+    return RunLock(pipeline)
+
+
+def drop_loaded_packages(pipeline: dlt.Pipeline) -> None:
+    """Delete the local copies of packages that are loaded without a failed job.
+
+    dlt keeps every loaded package (its files and a copy of the schema) in the pipeline folder
+    and never prunes them: 50 packages, 31 MB, after 25,000 sessions, growing with every
+    scheduled run. The data is in the destination; a package with a failed job is kept for
+    the person who looks into it. What a kill left of an earlier deletion goes too.
+    """
+    loaded = Path(pipeline.working_dir) / "load" / "loaded"
+    if not loaded.is_dir():
+        return
+    for package in loaded.iterdir():
+        failed = package / "failed_jobs"
+        if not (failed.is_dir() and any(failed.iterdir())):
+            shutil.rmtree(package, ignore_errors=True)
 
 
 def bind_to_destination(pipeline: dlt.Pipeline) -> dlt.Pipeline:
