@@ -79,7 +79,7 @@ def target(destination: Any, dataset: str = DATASET) -> Target:
     if kind == "duckdb" and isinstance(database, str):
         path = Path(database).resolve()
         return Target(f"duckdb-{path.stem}", f"duckdb:{path}|{dataset}", str(path))
-    parts = [f"{name}={getattr(credentials, name)}" for name in _IDENTIFYING]
+    parts = [f"{name}={getattr(credentials, name, None)}" for name in _IDENTIFYING]
     parts.append(f"bucket_url={getattr(config, 'bucket_url', None)}")
     name = reference.destination_name
     return Target(

@@ -96,17 +96,18 @@ def _load_locked(
     with connection(pipeline):
         result.before = stats.stored_before = sessions_per_slug(pipeline)
         tables_before = set(tables(pipeline))
-    stats.resumed = bool(cursor_states(pipeline).get("pending")) or bool(
-        pipeline.list_extracted_load_packages() or pipeline.list_normalized_load_packages()
-    )
+    stats.resumed = bool(cursor_states(pipeline).get("pending")) or has_pending_packages(pipeline)
     with run_with(RunControl(stats=stats, chunked=chunked)), run_defaults():
         while True:
+            # with a package an interrupted run left, dlt's `run` loads only that package and
+            # returns without extracting: the source's turn is the next chunk
+            leftover = has_pending_packages(pipeline)
             run_once(pipeline, source, preferred_file_format(pipeline))
             stats.schema_changes += contract.schema_changes(pipeline, tables_before)
             result.chunks += 1
             lock.committed(result.chunks)
             drop_loaded_packages(pipeline)
-            if not cursor_states(pipeline).get("pending"):
+            if not (leftover or cursor_states(pipeline).get("pending")):
                 break
     with connection(pipeline):
         finish(pipeline, stats)
@@ -192,6 +193,11 @@ def cursor_states(pipeline: dlt.Pipeline) -> dict[str, Any]:
     sources = pipeline.state.get("sources", {})
     state: dict[str, Any] = sources.get("chaster", {}).get("resources", {}).get(SESSIONS, {})
     return state
+
+
+def has_pending_packages(pipeline: dlt.Pipeline) -> bool:
+    """Whether a package was extracted or normalised and not yet loaded (a run was cut)."""
+    return bool(pipeline.list_extracted_load_packages() or pipeline.list_normalized_load_packages())
 
 
 def destination_kind(pipeline: dlt.Pipeline) -> str:
