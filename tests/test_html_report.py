@@ -14,14 +14,22 @@ import os
 import re
 import shutil
 import subprocess
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from chaster_sessions.html_report import (
+    MAX_PERIODS,
+    choose_period,
+    per_period,
+    period_index,
+    period_label,
+)
 from conftest import SLUG, configure, run_cli, run_process
 
-CHARTS_PER_EXTENSION = 9
+CHARTS_PER_EXTENSION = 8  # and one table, of the config values
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",  # required as root
@@ -107,19 +115,19 @@ def test_demo_page_renders_every_chart_in_a_real_browser(home, tmp_path):
         assert width > 800 and height > 50 and marks > 0
     text = seen["text"]
     assert "This run: 3,000 new, 0 re-read, 0 newly removed" in text
-    for caption in (
-        "Sessions started and ended per day",
+    figures = _figures(source)
+    assert list(figures) == [
+        "Sessions started and ended per month",  # about three years: 36 months
         "Sessions running over time",
         "Outcomes by mode",
-        "Outcomes by lock type",
         "Duration of ended sessions by mode",
+        "Outcomes by lock type",
         "Duration of ended sessions by lock type",
         "Other extensions on the same locks",
-        "Config values",
-        "Returning wearers",
-    ):
-        assert caption in text
-    for axis in ("sessions per day", "day (UTC)", "duration of ended sessions, days"):
+        "Config values by setting (the 5 most common of each)",
+        "Sessions per wearer",
+    ]
+    for axis in ("sessions per month", "month (UTC)", "day (UTC)", "ended sessions, days"):
         assert axis in source
 
     shot = tmp_path / "page.png"
@@ -136,6 +144,173 @@ def test_demo_page_renders_every_chart_in_a_real_browser(home, tmp_path):
     keep = os.environ.get("CHASTER_SCREENSHOT")
     if keep:  # to look at it: CHASTER_SCREENSHOT=/tmp/page.png pytest tests/test_html_report.py
         shutil.copy(shot, keep)
+
+
+def _figures(source: str) -> dict[str, str]:
+    """caption -> the figure's HTML, in page order."""
+    found = re.findall(r"<figure><figcaption>(.*?)</figcaption>(.*?)</figure>", source, re.S)
+    return {html.unescape(caption): body for caption, body in found}
+
+
+def _text(fragment: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", fragment))
+
+
+def _config_rows(table: str) -> list[tuple[str, str, int]]:
+    """(setting, value, sessions) per row of the config table, the setting carried down its
+    rowspan."""
+    rows, setting = [], ""
+    for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)[1:]:
+        head = re.search(r'<td class="setting"[^>]*>(.*?)</td>', row)
+        setting = _text(head.group(1)) if head else setting
+        value = re.search(r'<td class="value">(.*?)</td><td>([\d,]+)</td>', row)
+        assert value, row
+        rows.append((setting, _text(value.group(1)), int(value.group(2).replace(",", ""))))
+    return rows
+
+
+def test_demo_page_reads_at_a_glance(home):
+    """Each chart answers its question without a second look: binned periods with the one not
+    over yet marked, durations grouped by mode, config values told apart, the figures table's
+    counts explained, and wearers under a title that fits all of them."""
+    import duckdb
+
+    demo = run_process("--demo", "--quiet")
+    assert demo.code == 0, demo.err
+    source = (home / "chaster_demo.html").read_text()
+    figures = _figures(source)
+    with duckdb.connect(str(home / "chaster_demo.duckdb"), read_only=True) as con:
+
+        def query(sql: str) -> list[tuple[Any, ...]]:
+            return con.execute(sql).fetchall()
+
+        first_day, last_day = query("select min(day), max(day) from analytics.daily")[0]
+        ((started, ended),) = query(
+            "select sum(started), sum(unlocked + deserted) from analytics.daily"
+        )
+        modes = query(
+            "select value, median_duration_hours / 24, p90_duration_hours / 24 from "
+            "analytics.outcomes where dimension = 'mode' and median_duration_hours is not null "
+            "order by sessions desc, value"
+        )
+        config = query(
+            "select setting, value, sessions from analytics.config_values "
+            "order by sessions desc, setting, value"
+        )
+        returning, wearers = query(
+            "select count(*) filter (where sessions > 1), count(*) from analytics.wearers"
+        )[0]
+
+    # started and ended: one group of two bars side by side per month, not a zig-zag per day
+    chart = figures["Sessions started and ended per month"]
+    periods = re.findall(r'<g class="period">(.*?)</g>', chart, re.S)
+    months = (last_day.year - first_day.year) * 12 + last_day.month - first_day.month + 1
+    assert 30 <= len(periods) == months <= MAX_PERIODS
+    bars = [re.findall(r"<title>([^<]*): ([\d,]+)</title></rect>", p) for p in periods]
+    assert all(
+        [name.split(", ", 1)[1] for name, _ in group[-2:]]
+        == ["started", "ended (unlocked or deserted)"]
+        for group in bars
+    )
+    assert sum(int(group[-2][1]) for group in bars) == started == 2_840
+    assert sum(int(group[-1][1]) for group in bars) == ended
+    month = f"{last_day:%Y-%m}"  # the view's last day is today: its month is not over
+    shaded = [f"<title>{month}: month not over yet</title>" in p for p in periods]
+    assert shaded == [False] * (len(periods) - 1) + [True]
+    assert f"{month}, shaded, is not over yet: its bars count only up to the last load" in chart
+
+    # durations: one group per mode, its median and 90th percentile side by side
+    def duration_groups(caption: str) -> list[tuple[str, list[str]]]:
+        found = re.findall(
+            r'<g class="group"><text[^>]*>([^<]+)</text>(.*?)</g>', figures[caption], re.S
+        )
+        return [(label, re.findall(r"<title>([^<]*)</title>", bars)) for label, bars in found]
+
+    assert duration_groups("Duration of ended sessions by mode") == [
+        (mode, [f"{mode}, median: {median:,.1f}", f"{mode}, 90th percentile: {p90:,.1f}"])
+        for mode, median, p90 in modes
+    ]
+    assert [
+        [title.split(": ")[0] for title in titles]
+        for _, titles in duration_groups("Duration of ended sessions by lock type")
+    ] == [["keyholder, median", "keyholder, 90th percentile"],
+          ["self-lock, median", "self-lock, 90th percentile"]]  # fmt: skip
+    assert "turn median" not in source and "turn p90" not in source
+
+    # config values: grouped by setting, each setting's most common values in full
+    rows = _config_rows(figures["Config values by setting (the 5 most common of each)"])
+    by_setting: dict[str, list[tuple[str, int]]] = {}
+    for setting, value, sessions in config:
+        by_setting.setdefault(setting, []).append((value, sessions))
+    shown = [(s, v, n) for s, v, n in rows if not v.endswith("other values")]
+    assert len({(s, v) for s, v, _ in shown}) == len(shown)  # no two rows read alike
+    assert "…" not in "".join(v for _, v, _ in shown)
+    for setting in {s for s, _, _ in rows}:
+        values = by_setting[setting]
+        assert [(v, n) for s, v, n in shown if s == setting] == values[:5]
+        rest = [(v, n) for s, v, n in rows if s == setting and v.endswith("other values")]
+        assert rest == ([(f"{len(values) - 5} other values", sum(n for _, n in values[5:]))]
+                        if len(values) > 5 else [])  # fmt: skip
+    difficulty = [v for s, v, _ in shown if s == "difficulty"]
+    assert len(difficulty) == 5
+    assert all(v.startswith('[{"type":"add","weight":') for v in difficulty)
+
+    # the figures table: what it stores, what it leaves out, and what it counts
+    table = re.search(r"<table>(.*?)</table>\s*<p>(.*?)</p>", source.split("<h2>")[1], re.S)
+    assert table
+    assert re.findall(r"<th>([^<]+)</th>", table.group(1)) == [
+        "stored", "test locks", "removed", "counted", "running", "unlocked", "deserted",
+        "wearers",
+    ]  # fmt: skip
+    assert re.findall(r"<td>([^<]+)</td>", table.group(1))[:4] == ["3,000", "160", "0", "2,840"]
+    assert _text(table.group(2)).startswith("3,000 stored, 2,840 counted excluding 160 test locks")
+
+    # wearers: a title that a one-session wearer belongs under, and who came back
+    wearer_chart = figures["Sessions per wearer"]
+    assert "1 session<title>" in wearer_chart
+    assert (
+        f"{returning:,} of {wearers:,} wearers ({returning / wearers:.0%}) are returning wearers"
+        in wearer_chart
+    )
+    assert "Returning wearers" not in source
+
+
+@pytest.mark.parametrize(
+    ("days", "period", "bars"),
+    [
+        (1, "day", 1),
+        (60, "day", 60),  # two months: still day by day
+        (61, "week", 10),
+        (365, "week", 53),
+        (500, "month", 18),
+        (1_048, "month", 36),  # the demo's span
+        (6 * 365, "quarter", 25),
+        (20 * 365, "year", 21),
+    ],
+)
+def test_the_finest_period_that_fits_is_chosen(days, period, bars):
+    first = date(2024, 1, 19)
+    last = date.fromordinal(first.toordinal() + days - 1)
+    assert choose_period(first, last) == period
+    assert period_index(last, period) - period_index(first, period) + 1 == bars <= MAX_PERIODS
+
+
+def test_periods_are_labelled_by_their_first_day_and_filled_between():
+    day = date(2026, 12, 1)  # a Tuesday
+    labels = {p: period_label(period_index(day, p), p) for p in ("day", "week", "month")}
+    assert labels == {"day": "2026-12-01", "week": "2026-11-30", "month": "2026-12"}
+    assert period_label(period_index(day, "quarter"), "quarter") == "2026 Q4"
+    assert period_label(period_index(day, "year"), "year") == "2026"
+    daily = [
+        {"day": date(2026, 9, 30), "started": 2, "unlocked": 1, "deserted": 0},
+        {"day": date(2026, 12, 1), "started": 3, "unlocked": 1, "deserted": 1},
+    ]
+    assert [(period_label(i, "month"), v) for i, v in per_period(daily, "month")] == [
+        ("2026-09", [2, 1]),
+        ("2026-10", [0, 0]),
+        ("2026-11", [0, 0]),
+        ("2026-12", [3, 2]),
+    ]
 
 
 def test_html_setting_writes_a_page_after_each_run(make_api, home, monkeypatch, capsys):
@@ -163,7 +338,8 @@ def test_page_reads_the_views_on_postgres(make_api, home, monkeypatch, capsys, p
     source = (home / "page.html").read_text()
     assert source.count("<svg") == CHARTS_PER_EXTENSION
     assert "This run: 300 new, 0 re-read" in source
-    assert source.count("<polyline") == 3  # started, ended, running: drawn from analytics.daily
+    assert source.count("<polyline") == 1  # running, drawn from analytics.daily
+    assert source.count('<g class="period">') >= 30  # started and ended, by month
 
 
 def test_no_page_when_the_views_could_not_be_created(make_api, home, monkeypatch, capsys):

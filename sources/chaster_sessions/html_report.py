@@ -8,8 +8,9 @@ opens from a file, an e-mail attachment or a CI artifact.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from html import escape
 from pathlib import Path
@@ -20,11 +21,24 @@ import dlt
 from .db import connection
 from .report import per_slug
 from .runner import LoadResult
-from .svg import bar_chart, line_chart
+from .svg import bar_chart, column_chart, grouped_bar_chart, line_chart
 
-COLORS = {"started": "#2b6cb0", "ended": "#c05621", "running": "#3182ce"}
+COLORS = {"started": "#2b6cb0", "ended": "#dd6b20", "running": "#3182ce"}
 OUTCOME_SEGMENTS = (("running", "#3182ce"), ("unlocked", "#38a169"), ("deserted", "#e53e3e"))
-TOP_CONFIG_VALUES = 15
+DURATION_SERIES = (("median", "#805ad5"), ("90th percentile", "#d69e2e"))
+# the periods the started/ended chart bins days into, finest first, and the most bars it draws
+PERIODS = ("day", "week", "month", "quarter", "year")
+MAX_PERIODS = 60
+PERIOD_AXES = {
+    "day": "day (UTC)",
+    "week": "week (UTC), by its Monday",
+    "month": "month (UTC)",
+    "quarter": "quarter (UTC)",
+    "year": "year (UTC)",
+}
+CONFIG_SETTINGS = 12  # settings shown, the most used first
+CONFIG_VALUES_PER_SETTING = 5  # values shown per setting, the most common first
+LONG_VALUE = 160  # characters; a longer value is folded into a <details> element
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 920px; color: #222; }
@@ -33,7 +47,10 @@ table { border-collapse: collapse; margin: 0.5em 0 1em; }
 td, th { border: 1px solid #ddd; padding: 0.25em 0.7em; text-align: right; }
 th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
 figure { margin: 1.2em 0; } figcaption { font-weight: 600; margin-bottom: 0.3em; }
-.meta { color: #555; }
+.meta, .note { color: #555; } .note { margin: 0.2em 0 0; font-size: 0.9em; }
+td.value code { white-space: pre-wrap; overflow-wrap: anywhere; }
+.value { text-align: left; max-width: 34em; } td.setting { vertical-align: top; }
+td.bar { text-align: left; width: 130px; } td.bar span { display: inline-block; height: 0.8em; }
 """
 
 
@@ -97,32 +114,193 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _figure(caption: str, svg: str) -> str:
-    return f"<figure><figcaption>{escape(caption)}</figcaption>{svg}</figure>"
+def _figure(caption: str, svg: str, note: str = "") -> str:
+    note_html = f'<p class="note">{escape(note)}</p>' if note else ""
+    return f"<figure><figcaption>{escape(caption)}</figcaption>{svg}{note_html}</figure>"
 
 
-def _section(slug: str, views: dict[str, list[dict[str, Any]]], figures: dict[str, Any]) -> str:
-    parts = [f'<section id="{escape(slug)}"><h2>{escape(slug)}</h2>']
-    overview = views["overview"][0] if views["overview"] else {}
-    parts.append(
-        _table(
-            ["sessions", "running", "unlocked", "deserted", "wearers", "test locks", "removed"],
-            [
-                [
-                    overview.get(k)
-                    for k in (
-                        "sessions",
-                        "running",
-                        "unlocked",
-                        "deserted",
-                        "wearers",
-                        "test_locks",
-                        "removed",
-                    )
-                ]
-            ],
-        )
+def period_index(day: date, period: str) -> int:
+    """A number per period that `day` falls in, consecutive from one period to the next. Weeks
+    start on Monday (date.fromordinal(1) is a Monday)."""
+    if period == "day":
+        return day.toordinal()
+    if period == "week":
+        return (day.toordinal() - 1) // 7
+    if period == "month":
+        return day.year * 12 + day.month - 1
+    if period == "quarter":
+        return day.year * 4 + (day.month - 1) // 3
+    return day.year
+
+
+def period_label(index: int, period: str) -> str:
+    """How the axis names the period `index` (of `period_index`)."""
+    if period == "day":
+        return date.fromordinal(index).isoformat()
+    if period == "week":
+        return date.fromordinal(index * 7 + 1).isoformat()
+    if period == "month":
+        return f"{index // 12}-{index % 12 + 1:02d}"
+    if period == "quarter":
+        return f"{index // 4} Q{index % 4 + 1}"
+    return str(index)
+
+
+def choose_period(first: date, last: date) -> str:
+    """The finest period that shows the days `first` to `last` in at most MAX_PERIODS bars: a
+    daily chart of three years is a thousand zig-zags, a monthly one reads at a glance."""
+    for period in PERIODS:
+        if period_index(last, period) - period_index(first, period) < MAX_PERIODS:
+            return period
+    return PERIODS[-1]
+
+
+def per_period(daily: list[dict[str, Any]], period: str) -> list[tuple[int, list[float]]]:
+    """(period index, [started, ended]) for every period from the first day to the last."""
+    sums: dict[int, list[float]] = defaultdict(lambda: [0, 0])
+    for row in daily:
+        counts = sums[period_index(row["day"], period)]
+        counts[0] += row["started"]
+        counts[1] += row["unlocked"] + row["deserted"]
+    return [(i, sums[i]) for i in range(min(sums), max(sums) + 1)] if sums else []
+
+
+def _started_and_ended(daily: list[dict[str, Any]], today: date, last_load: datetime | None) -> str:
+    """The chart of sessions started and ended per period. The view's last day is today, which
+    is not over: the period holding it is drawn lighter, and a note says up to when it counts."""
+    days = [r["day"] for r in daily]
+    period = choose_period(min(days), max(days)) if days else "day"
+    bins = per_period(daily, period)
+    still_going = bool(bins) and bins[-1][0] == period_index(today, period)
+    label = period_label(bins[-1][0], period) if bins else ""
+    note = (
+        f"{label}, shaded, is not over yet: its bars count only up to the last load, "
+        f"{_time(last_load)}."
+        if still_going
+        else ""
     )
+    chart = column_chart(
+        [(period_label(i, period), values) for i, values in bins],
+        (("started", COLORS["started"]), ("ended (unlocked or deserted)", COLORS["ended"])),
+        f"sessions per {period}",
+        PERIOD_AXES[period],
+        f"sessions started and ended per {period}",
+        partial=f"{period} not over yet" if still_going else "",
+    )
+    return _figure(f"Sessions started and ended per {period}", chart, note)
+
+
+def _figures_table(overview: dict[str, Any]) -> str:
+    """The extension's figures. The run's summary counts every stored session; the views leave
+    test locks and removed sessions out, so the table shows both and what lies between."""
+    counted = overview.get("sessions") or 0
+    test_locks, removed = overview.get("test_locks") or 0, overview.get("removed") or 0
+    stored = counted + test_locks + removed
+    of_counted = ("running", "unlocked", "deserted", "wearers")
+    table = _table(
+        ["stored", "test locks", "removed", "counted", *of_counted],
+        [[stored, test_locks, removed, counted, *(overview.get(k) for k in of_counted)]],
+    )
+    left_out = [f"{test_locks:,} test lock{'s' if test_locks != 1 else ''}"]
+    if removed:
+        left_out.append(f"{removed:,} the API no longer has")
+    return table + (
+        f"<p>{stored:,} stored, {counted:,} counted excluding "
+        f"{escape(' and '.join(left_out))}: running, unlocked, deserted, wearers and every chart "
+        "below count only these.</p>"
+    )
+
+
+def _value(value: str) -> str:
+    """A config value in full, wrapped; a long one folded, its summary naming its length and a
+    fingerprint so that two long values that start alike are told apart before opening them."""
+    if len(value) <= LONG_VALUE:
+        return f"<code>{escape(value)}</code>"
+    mark = hashlib.sha256(value.encode()).hexdigest()[:6]
+    return (
+        f"<details><summary><code>{escape(value[:80])}…</code> ({len(value):,} characters, "
+        f"#{mark})</summary><code>{escape(value)}</code></details>"
+    )
+
+
+def _config_table(rows: list[dict[str, Any]]) -> str:
+    """Config values grouped by setting, the most used settings first, each with its most common
+    values in full. A bar beside each count shows its size against the largest."""
+    by_setting: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:  # the view's order: sessions desc
+        by_setting[row["setting"]].append(row)
+    if not by_setting:
+        return "<p>no data yet</p>"
+    settings = sorted(by_setting, key=lambda s: (-sum(r["sessions"] for r in by_setting[s]), s))
+    widest = max(r["sessions"] for r in rows)
+    body = []
+    for setting in settings[:CONFIG_SETTINGS]:
+        values = by_setting[setting]
+        shown = values[:CONFIG_VALUES_PER_SETTING]
+        cells = [
+            (_value(r["value"]), r["sessions"], r["share_of_sessions"], "#2c7a7b") for r in shown
+        ]
+        rest = values[CONFIG_VALUES_PER_SETTING:]
+        if rest:
+            others = sum(r["sessions"] for r in rest)
+            share = sum(r["share_of_sessions"] for r in rest)
+            cells.append((f"<em>{len(rest):,} other values</em>", others, share, "#a0aec0"))
+        for i, (value, sessions, share, color) in enumerate(cells):
+            head = (
+                f'<td class="setting" rowspan="{len(cells)}"><code>{escape(setting)}</code></td>'
+                if i == 0
+                else ""
+            )
+            bar = f'<span style="width:{120 * sessions / widest:.0f}px;background:{color}"></span>'
+            body.append(
+                f'<tr>{head}<td class="value">{value}</td><td>{sessions:,}</td>'
+                f'<td>{share:.0%}</td><td class="bar">{bar}</td></tr>'
+            )
+    more = len(settings) - CONFIG_SETTINGS
+    note = (
+        f'<p class="note">{more:,} more settings are in <code>analytics.config_values</code>.</p>'
+        if more > 0
+        else ""
+    )
+    return (
+        '<table><tr><th>setting</th><th class="value">value</th><th>sessions</th>'
+        "<th>% of sessions</th><th></th></tr>"
+        f"{''.join(body)}</table>{note}"
+    )
+
+
+def _wearers(rows: list[dict[str, Any]]) -> str:
+    """Wearers by their number of sessions; the note says how many came back."""
+    buckets = {r["sessions"]: r["wearers"] for r in rows}
+    wearers = sum(buckets.values())
+    returning = wearers - buckets.get(1, 0)
+    note = (
+        f"{returning:,} of {wearers:,} wearers ({returning / wearers:.0%}) are returning "
+        "wearers: they started two sessions or more."
+        if wearers
+        else ""
+    )
+    chart = bar_chart(
+        [
+            (f"{n}{' or more' if n == 5 else ''} session{'s' if n > 1 else ''}", [buckets[n]])
+            for n in sorted(buckets)
+        ],
+        (("wearers", "#b7791f"),),
+        "wearers",
+        "wearers by number of sessions",
+    )
+    return _figure("Sessions per wearer", chart, note)
+
+
+def _section(
+    slug: str,
+    views: dict[str, list[dict[str, Any]]],
+    figures: dict[str, Any],
+    today: date,
+    last_load: datetime | None,
+) -> str:
+    parts = [f'<section id="{escape(slug)}"><h2>{escape(slug)}</h2>']
+    parts.append(_figures_table(views["overview"][0] if views["overview"] else {}))
     if figures:
         parts.append(
             "<p>This run: "
@@ -132,20 +310,8 @@ def _section(slug: str, views: dict[str, list[dict[str, Any]]], figures: dict[st
             )
             + "</p>"
         )
-    daily = views["daily"]
-    started = [(r["day"], r["started"]) for r in daily]
-    ended = [(r["day"], r["unlocked"] + r["deserted"]) for r in daily]
-    running = [(r["day"], r["running_at_end_of_day"]) for r in daily]
-    parts.append(
-        _figure(
-            "Sessions started and ended per day",
-            line_chart(
-                [("started", COLORS["started"], started), ("ended", COLORS["ended"], ended)],
-                "sessions per day",
-                "sessions started and ended per day",
-            ),
-        )
-    )
+    parts.append(_started_and_ended(views["daily"], today, last_load))
+    running = [(r["day"], r["running_at_end_of_day"]) for r in views["daily"]]
     parts.append(
         _figure(
             "Sessions running over time",
@@ -169,17 +335,17 @@ def _section(slug: str, views: dict[str, list[dict[str, Any]]], figures: dict[st
                 ),
             )
         )
-        durations = []
-        for r in rows:
-            if r["median_duration_hours"] is not None:
-                durations.append((f"{r['value']} median", [r["median_duration_hours"] / 24, 0]))
-                durations.append((f"{r['value']} p90", [0, r["p90_duration_hours"] / 24]))
+        durations = [
+            (r["value"], [r["median_duration_hours"] / 24, r["p90_duration_hours"] / 24])
+            for r in rows
+            if r["median_duration_hours"] is not None
+        ]
         parts.append(
             _figure(
                 f"Duration of ended sessions by {label}",
-                bar_chart(
+                grouped_bar_chart(
                     durations,
-                    (("median", "#805ad5"), ("90th percentile", "#d69e2e")),
+                    DURATION_SERIES,
                     "duration of ended sessions, days",
                     f"duration by {label}",
                 ),
@@ -202,37 +368,11 @@ def _section(slug: str, views: dict[str, list[dict[str, Any]]], figures: dict[st
             ),
         )
     )
-    top = views["config_values"][:TOP_CONFIG_VALUES]
     parts.append(
-        _figure(
-            f"Config values (the {TOP_CONFIG_VALUES} most common)",
-            bar_chart(
-                [(f"{r['setting']} = {r['value']}", [r["sessions"]]) for r in top],
-                (("sessions", "#2c7a7b"),),
-                "sessions with this value",
-                "config values",
-                label_width=330,
-            ),
-        )
+        f"<figure><figcaption>Config values by setting (the {CONFIG_VALUES_PER_SETTING} most "
+        f"common of each)</figcaption>{_config_table(views['config_values'])}</figure>"
     )
-    buckets = {r["sessions"]: r["wearers"] for r in views["wearers"]}
-    parts.append(
-        _figure(
-            "Returning wearers",
-            bar_chart(
-                [
-                    (
-                        f"{n}{' or more' if n == 5 else ''} session{'s' if n > 1 else ''}",
-                        [buckets[n]],
-                    )
-                    for n in sorted(buckets)
-                ],
-                (("wearers", "#b7791f"),),
-                "wearers",
-                "wearers by number of sessions",
-            ),
-        )
-    )
+    parts.append(_wearers(views["wearers"]))
     parts.append("</section>")
     return "".join(parts)
 
@@ -242,8 +382,15 @@ def render(views: dict[str, Any], result: LoadResult, made_at: datetime) -> str:
     stats = result.stats
     figures = per_slug(stats, result.before, result.after)
     slugs = sorted(set(views["extensions"]) | set(figures))
+    today = made_at.astimezone(UTC).date()
     sections = "".join(
-        _section(slug, views["extensions"].get(slug, defaultdict(list)), figures.get(slug, {}))
+        _section(
+            slug,
+            views["extensions"].get(slug, defaultdict(list)),
+            figures.get(slug, {}),
+            today,
+            views["last_load"],
+        )
         for slug in slugs
     )
     run = (

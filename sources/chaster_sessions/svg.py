@@ -31,7 +31,9 @@ def _number(value: float) -> str:
     return f"{value:,.1f}"
 
 
-def _legend(series: Sequence[tuple[str, str]], x: float) -> str:
+def _legend(series: Sequence[tuple[str, str]], x: float, partial: str = "") -> str:
+    """Swatches for `series` (name, colour); with `partial`, one more, lighter and dashed, that
+    names what a lighter bar means."""
     parts = []
     for name, color in series:
         parts.append(
@@ -39,7 +41,18 @@ def _legend(series: Sequence[tuple[str, str]], x: float) -> str:
             f'<text x="{x + 16:.0f}" y="18">{escape(name)}</text>'
         )
         x += 24 + 7 * len(name)
+    if partial:
+        parts.append(
+            f'<rect x="{x:.0f}" y="8" width="12" height="12" fill="{SHADE}" stroke="#999" '
+            f'stroke-dasharray="3 2"/><text x="{x + 16:.0f}" y="18">{escape(partial)}</text>'
+        )
     return "".join(parts)
+
+
+# a period that is not over yet: shaded behind (seen even when its bars are still at 0), and
+# its bars lighter with a dashed outline
+SHADE = "#ececec"
+_LIGHTER = 'fill="{color}" fill-opacity="0.4" stroke="{color}" stroke-dasharray="3 2"'
 
 
 def _frame(height: int, body: str, title: str) -> str:
@@ -115,6 +128,27 @@ def _axes(
     return "".join(parts)
 
 
+def _value_axis(
+    ticks: list[float], x: Callable[[float], float], left: int, height: int, x_label: str
+) -> str:
+    """The bottom value axis of a horizontal bar chart: gridlines, values, both axis lines and
+    the label."""
+    parts = [
+        f'<line x1="{x(tick):.1f}" y1="{TOP}" x2="{x(tick):.1f}" y2="{height - BOTTOM}" '
+        f'stroke="#e3e3e3"/><text x="{x(tick):.1f}" y="{height - BOTTOM + 16}" '
+        f'text-anchor="middle">{_number(tick)}</text>'
+        for tick in ticks
+    ]
+    parts.append(
+        f'<line x1="{left}" y1="{height - BOTTOM}" x2="{WIDTH - RIGHT - 50}" '
+        f'y2="{height - BOTTOM}" stroke="#555"/><line x1="{left}" y1="{TOP}" x2="{left}" '
+        f'y2="{height - BOTTOM}" stroke="#555"/>'
+        f'<text x="{(left + WIDTH - RIGHT) / 2:.0f}" y="{height - 8}" text-anchor="middle">'
+        f"{escape(x_label)}</text>"
+    )
+    return "".join(parts)
+
+
 def bar_chart(
     rows: Sequence[tuple[str, Sequence[float]]],
     segments: Sequence[tuple[str, str]],
@@ -135,13 +169,7 @@ def bar_chart(
     def x(value: float) -> float:
         return left + plot_w * value / ticks[-1]
 
-    body = []
-    for tick in ticks:
-        body.append(
-            f'<line x1="{x(tick):.1f}" y1="{TOP}" x2="{x(tick):.1f}" y2="{height - BOTTOM}" '
-            f'stroke="#e3e3e3"/><text x="{x(tick):.1f}" y="{height - BOTTOM + 16}" '
-            f'text-anchor="middle">{_number(tick)}</text>'
-        )
+    body = [_value_axis(ticks, x, left, height, x_label)]
     for i, (label, values) in enumerate(rows):
         top = TOP + i * (bar + gap)
         shown = label if len(label) <= 42 else label[:41] + "…"
@@ -159,13 +187,102 @@ def bar_chart(
                 )
             start += value
         body.append(f'<text x="{x(start) + 6:.1f}" y="{top + 13}">{_number(start)}</text>')
-    body.append(
-        f'<line x1="{left}" y1="{height - BOTTOM}" x2="{WIDTH - RIGHT - 50}" '
-        f'y2="{height - BOTTOM}" stroke="#555"/><line x1="{left}" y1="{TOP}" x2="{left}" '
-        f'y2="{height - BOTTOM}" stroke="#555"/>'
-        f'<text x="{(left + WIDTH - RIGHT) / 2:.0f}" y="{height - 8}" text-anchor="middle">'
-        f"{escape(x_label)}</text>"
-    )
     if len(segments) > 1:
         body.append(_legend(segments, left))
+    return _frame(height, "".join(body), title)
+
+
+def column_chart(
+    periods: Sequence[tuple[str, Sequence[float]]],
+    series: Sequence[tuple[str, str]],
+    y_label: str,
+    x_label: str,
+    title: str,
+    partial: str = "",
+    height: int = 300,
+) -> str:
+    """Vertical bars over periods: one group per period (label, values), one bar per series
+    (name, colour) side by side, so no series hides another. With `partial` (what the legend
+    calls it), the last period is not over yet and its bars are drawn lighter."""
+    if not periods:
+        return _frame(60, '<text x="10" y="30">no data yet</text>', title)
+    ticks = nice_ticks(max(max(values) for _, values in periods) or 1)
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, height - TOP - BOTTOM
+    slot = plot_w / len(periods)
+    bar = max(slot * 0.8 / len(series), 1.0)
+
+    def y(value: float) -> float:
+        return TOP + plot_h * (1 - value / ticks[-1])
+
+    body = [_axes(ticks, y, y_label, height, x_label)]
+    longest = max(len(label) for label, _ in periods)
+    every = math.ceil(len(periods) * (7 * longest + 16) / plot_w)  # labels that do not overlap
+    for i, (label, values) in enumerate(periods):
+        left = LEFT + i * slot + slot * 0.1
+        lighter = partial and i == len(periods) - 1
+        bars = []
+        if lighter:
+            bars.append(
+                f'<rect x="{LEFT + i * slot:.1f}" y="{TOP}" width="{slot:.1f}" '
+                f'height="{plot_h}" fill="{SHADE}"><title>{escape(label)}: {escape(partial)}'
+                "</title></rect>"
+            )
+        for j, (value, (name, color)) in enumerate(zip(values, series, strict=True)):
+            fill = _LIGHTER.format(color=color) if lighter else f'fill="{color}"'
+            bars.append(
+                f'<rect x="{left + j * bar:.1f}" y="{y(value):.1f}" width="{bar:.1f}" '
+                f'height="{y(0) - y(value):.1f}" {fill}>'
+                f"<title>{escape(label)}, {escape(name)}: {_number(value)}</title></rect>"
+            )
+        body.append(f'<g class="period">{"".join(bars)}</g>')
+        if i % every == 0:
+            middle = LEFT + (i + 0.5) * slot
+            body.append(
+                f'<line x1="{middle:.1f}" y1="{height - BOTTOM}" x2="{middle:.1f}" '
+                f'y2="{height - BOTTOM + 5}" stroke="#555"/>'
+                f'<text x="{middle:.1f}" y="{height - BOTTOM + 18}" text-anchor="middle">'
+                f"{escape(label)}</text>"
+            )
+    body.append(_legend(series, LEFT, partial))
+    return _frame(height, "".join(body), title)
+
+
+def grouped_bar_chart(
+    groups: Sequence[tuple[str, Sequence[float]]],
+    series: Sequence[tuple[str, str]],
+    x_label: str,
+    title: str,
+    label_width: int = 220,
+) -> str:
+    """Horizontal bars in groups: one label per group (label, values), then one bar per series
+    (name, colour) under each other, each ending with its value."""
+    if not groups:
+        return _frame(60, '<text x="10" y="30">no data yet</text>', title)
+    bar, gap = 14, 12
+    group_h = bar * len(series) + gap
+    height = TOP + len(groups) * group_h + BOTTOM
+    left = label_width
+    plot_w = WIDTH - left - RIGHT - 50
+    ticks = nice_ticks(max(max(values) for _, values in groups) or 1)
+
+    def x(value: float) -> float:
+        return left + plot_w * value / ticks[-1]
+
+    body = [_value_axis(ticks, x, left, height, x_label)]
+    for i, (label, values) in enumerate(groups):
+        top = TOP + i * group_h
+        bars = [
+            f'<text x="{left - 8}" y="{top + bar * len(series) / 2 + 4:.0f}" text-anchor="end">'
+            f"{escape(label)}</text>"
+        ]
+        for j, (value, (name, color)) in enumerate(zip(values, series, strict=True)):
+            row = top + j * bar
+            bars.append(
+                f'<rect x="{left}" y="{row}" width="{x(value) - left:.1f}" height="{bar - 2}" '
+                f'fill="{color}"><title>{escape(label)}, {escape(name)}: {_number(value)}'
+                f'</title></rect><text x="{x(value) + 6:.1f}" y="{row + 11}">'
+                f"{_number(value)}</text>"
+            )
+        body.append(f'<g class="group">{"".join(bars)}</g>')
+    body.append(_legend(series, left))
     return _frame(height, "".join(body), title)
