@@ -10,33 +10,40 @@ command uses, for the run lock, the removal marks, the duplicate repair and the 
 command it loads in one `pipeline.run`, not chunk by chunk: Dagster takes one materialisation per
 asset and run. Settings come from the same places (.dlt/, SOURCES__CHASTER__* env vars,
 CHASTER__DESTINATION); `CHASTER_DUCKDB` names the DuckDB file (default chaster_sessions.duckdb
-in the working directory). Three asset checks follow each materialisation: no duplicate
-session_id, no orphaned child rows, and a last successful load no older than
-CHASTER__FRESHNESS_HOURS (default 2).
+in the working directory). Three asset checks follow each load: no duplicate session_id, no
+orphaned child rows, and a last successful load no older than CHASTER__FRESHNESS_HOURS
+(default 2). They are `check_specs` of the asset itself and run in its step, after the load and
+under its run lock: DuckDB lets one process at a time open a file read-write, and Dagster's
+default executor runs each separate `@asset_check` in a process of its own, at the same time.
 """
 
 # no `from __future__ import annotations`: Dagster reads the context annotation at runtime
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Set
 from datetime import UTC, datetime
 from typing import Any
 
 import dlt
 from dagster import (
+    AssetCheckKey,
     AssetCheckResult,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     Definitions,
     Failure,
     MaterializeResult,
     ScheduleDefinition,
-    asset_check,
     define_asset_job,
+    multi_asset,
 )
-from dagster_dlt import DagsterDltResource, dlt_assets
+from dagster_dlt import DagsterDltResource, build_dlt_asset_specs
+from dlt import Pipeline
 
 from chaster_sessions import RunStats, chaster_source, checks, load
+from chaster_sessions.db import connection
 from chaster_sessions.errors import explain
+from chaster_sessions.runner import run_lock
 from chaster_sessions.settings import DATASET, DEFAULT_DUCKDB, PIPELINE_NAME
 
 
@@ -56,17 +63,67 @@ _ASSET_SPEC_SOURCE = chaster_source(
     extension_slug="read-at-run-time",
 )
 
+SESSIONS_ASSET = AssetKey(["dlt_chaster_sessions"])
+DEFAULT_FRESHNESS_HOURS = 2.0  # the schedule is hourly: one missed run is still fresh
+SESSION_CHECKS = [
+    AssetCheckSpec(
+        "no_duplicate_sessions", asset=SESSIONS_ASSET, description="no session_id is stored twice"
+    ),
+    AssetCheckSpec(
+        "no_orphaned_child_rows",
+        asset=SESSIONS_ASSET,
+        description="every child row belongs to a stored session",
+    ),
+    AssetCheckSpec(
+        "sessions_are_fresh",
+        asset=SESSIONS_ASSET,
+        description="the last successful load is no older than CHASTER__FRESHNESS_HOURS "
+        f"(default {DEFAULT_FRESHNESS_HOURS:g})",
+    ),
+]
 
-@dlt_assets(
-    dlt_source=_ASSET_SPEC_SOURCE,
-    dlt_pipeline=chaster_pipeline(),
+
+# What `@dlt_assets` builds (dagster-dlt's own specs, one subsettable multi-asset), plus the
+# checks, which `@dlt_assets` takes no parameter for.
+@multi_asset(
+    specs=build_dlt_asset_specs(dlt_source=_ASSET_SPEC_SOURCE, dlt_pipeline=chaster_pipeline()),
+    check_specs=SESSION_CHECKS,
     name="chaster",
     group_name="chaster",
+    can_subset=True,
 )
 def chaster_sessions(
     context: AssetExecutionContext, dlt: DagsterDltResource
+) -> Iterator[MaterializeResult | AssetCheckResult]:
+    """Load new and changed sessions, then check the stored data, in one step.
+
+    The checks run under the load's run lock. Checks selected without the asset (from the UI)
+    take that lock themselves, so they never open the file while another run loads into it.
+    """
+    selected = context.selected_asset_check_keys
+    results: list[AssetCheckResult] = []
+
+    def run_checks(pipeline: Pipeline) -> None:
+        results.extend(evaluate_checks(pipeline, selected))
+
+    try:
+        if context.selected_asset_keys:
+            yield from _materialize(context, dlt, after_load=run_checks)
+        else:
+            pipeline = chaster_pipeline()
+            with run_lock(pipeline):
+                run_checks(pipeline)
+    except Exception as exc:  # the same one readable line the command prints
+        raise Failure(description=explain(exc).message) from None
+    yield from results
+
+
+def _materialize(
+    context: AssetExecutionContext,
+    dlt: DagsterDltResource,
+    after_load: Callable[[Pipeline], None],
 ) -> Iterator[MaterializeResult]:
-    """Load new and changed sessions; each materialisation carries dlt's per-table metadata and
+    """The load through dagster-dlt; each materialisation carries dlt's per-table metadata and
     the run's figures."""
     stats = RunStats()
     materialized: list[Any] = []
@@ -81,12 +138,14 @@ def chaster_sessions(
             )
         )
 
-    try:
-        result = load(
-            chaster_pipeline(), chaster_source(), stats=stats, chunked=False, run_once=run_once
-        )
-    except Exception as exc:  # the same one readable line the command prints
-        raise Failure(description=explain(exc).message) from None
+    result = load(
+        chaster_pipeline(),
+        chaster_source(),
+        stats=stats,
+        chunked=False,
+        run_once=run_once,
+        after_load=after_load,
+    )
     if stats.views_error:
         context.log.warning(stats.views_error)
     figures = {
@@ -103,38 +162,42 @@ def chaster_sessions(
         yield MaterializeResult(asset_key=event.asset_key, metadata={**event.metadata, **figures})
 
 
-SESSIONS_ASSET = AssetKey(["dlt_chaster_sessions"])
-DEFAULT_FRESHNESS_HOURS = 2.0  # the schedule is hourly: one missed run is still fresh
+def evaluate_checks(pipeline: Pipeline, selected: Set[AssetCheckKey]) -> list[AssetCheckResult]:
+    """The selected checks, in the order of SESSION_CHECKS, on one connection."""
+    run = {
+        "no_duplicate_sessions": no_duplicate_sessions,
+        "no_orphaned_child_rows": no_orphaned_child_rows,
+        "sessions_are_fresh": sessions_are_fresh,
+    }
+    with connection(pipeline):
+        return [run[spec.name](pipeline) for spec in SESSION_CHECKS if spec.key in selected]
 
 
-@asset_check(asset=SESSIONS_ASSET, description="no session_id is stored twice")
-def no_duplicate_sessions() -> AssetCheckResult:
-    extra = checks.duplicate_sessions(chaster_pipeline())
-    return AssetCheckResult(passed=extra == 0, metadata={"duplicate_rows": extra})
+def no_duplicate_sessions(pipeline: Pipeline | None = None) -> AssetCheckResult:
+    """No session_id is stored twice."""
+    extra = checks.duplicate_sessions(pipeline or chaster_pipeline())
+    return _result("no_duplicate_sessions", extra == 0, {"duplicate_rows": extra})
 
 
-@asset_check(asset=SESSIONS_ASSET, description="every child row belongs to a stored session")
-def no_orphaned_child_rows() -> AssetCheckResult:
-    orphans = checks.orphaned_rows(chaster_pipeline())
-    return AssetCheckResult(
-        passed=not orphans, metadata={"orphaned_rows": sum(orphans.values()), **orphans}
+def no_orphaned_child_rows(pipeline: Pipeline | None = None) -> AssetCheckResult:
+    """Every child row belongs to a stored session; the metadata counts orphans per table."""
+    orphans = checks.orphaned_rows(pipeline or chaster_pipeline())
+    return _result(
+        "no_orphaned_child_rows", not orphans, {"orphaned_rows": sum(orphans.values()), **orphans}
     )
 
 
-@asset_check(
-    asset=SESSIONS_ASSET,
-    description="the last successful load is no older than CHASTER__FRESHNESS_HOURS "
-    f"(default {DEFAULT_FRESHNESS_HOURS:g})",
-)
-def sessions_are_fresh() -> AssetCheckResult:
+def sessions_are_fresh(pipeline: Pipeline | None = None) -> AssetCheckResult:
+    """dlt's last completed load is no older than CHASTER__FRESHNESS_HOURS."""
     hours = float(dlt.config.get("chaster.freshness_hours", float) or DEFAULT_FRESHNESS_HOURS)
-    last = checks.last_successful_load(chaster_pipeline())
+    last = checks.last_successful_load(pipeline or chaster_pipeline())
     if last is None:
-        return AssetCheckResult(passed=False, metadata={"last_successful_load": "never"})
+        return _result("sessions_are_fresh", False, {"last_successful_load": "never"})
     age = (datetime.now(UTC) - last).total_seconds() / 3600
-    return AssetCheckResult(
-        passed=age <= hours,
-        metadata={
+    return _result(
+        "sessions_are_fresh",
+        age <= hours,
+        {
             "last_successful_load": last.isoformat(),
             "age_hours": round(age, 2),
             "max_age_hours": hours,
@@ -142,12 +205,16 @@ def sessions_are_fresh() -> AssetCheckResult:
     )
 
 
-session_checks = [no_duplicate_sessions, no_orphaned_child_rows, sessions_are_fresh]
+def _result(check_name: str, passed: bool, metadata: dict[str, Any]) -> AssetCheckResult:
+    return AssetCheckResult(
+        asset_key=SESSIONS_ASSET, check_name=check_name, passed=passed, metadata=metadata
+    )
+
+
 chaster_job = define_asset_job("chaster_sessions_job", selection=[chaster_sessions])
 
 defs = Definitions(
     assets=[chaster_sessions],
-    asset_checks=session_checks,
     jobs=[chaster_job],
     schedules=[ScheduleDefinition(job=chaster_job, cron_schedule="17 * * * *")],
     resources={"dlt": DagsterDltResource()},

@@ -60,6 +60,7 @@ def load(
     stats: RunStats | None = None,
     chunked: bool = True,
     run_once: RunOnce = _pipeline_run,
+    after_load: Callable[[dlt.Pipeline], object] | None = None,
 ) -> LoadResult:
     """Run `source` (from `chaster_source`) into `pipeline` completely, safely, and tidy up.
 
@@ -67,7 +68,9 @@ def load(
     cursors move only with the data they describe, so a killed run loses one chunk at most and
     the next run goes on from there. Then `finish` runs (duplicates, removals, views).
     `chunked=False` loads in one `pipeline.run`; `run_once(pipeline, source, file_format)`
-    replaces that call (the Dagster assets run it through dagster-dlt).
+    replaces that call (the Dagster assets run it through dagster-dlt). `after_load(pipeline)`
+    runs once the load stands, still under the run lock, so no other run opens the destination
+    meanwhile (the Dagster asset checks query the DuckDB file there).
     """
     stats = stats or RunStats()
     check_duckdb_names(pipeline)
@@ -84,6 +87,8 @@ def load(
             record_run(result, exc)
             raise
         record_run(result, None)
+        if after_load is not None:
+            after_load(result.pipeline)
     return result
 
 
