@@ -21,6 +21,7 @@ default executor runs each separate `@asset_check` in a process of its own, at t
 import os
 from collections.abc import Callable, Iterator, Set
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import dlt
@@ -43,17 +44,25 @@ from dlt import Pipeline
 from chaster_sessions import RunStats, chaster_source, checks, load
 from chaster_sessions.db import connection
 from chaster_sessions.errors import explain
+from chaster_sessions.pipeline import chaster_pipeline as build_pipeline
+from chaster_sessions.pipeline import configured_name, duckdb_destination
 from chaster_sessions.runner import run_lock
 from chaster_sessions.settings import DATASET, DEFAULT_DUCKDB, PIPELINE_NAME
 
 
-def chaster_pipeline() -> dlt.Pipeline:
-    """The command's pipeline: the configured destination, else the DuckDB file. It connects to
-    nothing until it runs."""
+def chaster_destination() -> Any:
+    """The configured destination (CHASTER__DESTINATION), else the DuckDB file CHASTER_DUCKDB."""
     destination: Any = dlt.config.get("chaster.destination", str)
     if not destination or destination == "duckdb":
-        destination = dlt.destinations.duckdb(os.environ.get("CHASTER_DUCKDB", DEFAULT_DUCKDB))
-    return dlt.pipeline(PIPELINE_NAME, destination=destination, dataset_name=DATASET)
+        return duckdb_destination(Path(os.environ.get("CHASTER_DUCKDB", DEFAULT_DUCKDB)))
+    return destination
+
+
+def chaster_pipeline() -> dlt.Pipeline:
+    """The command's pipeline, built as the command builds it: the same name and the same local
+    folder of its destination. It resolves the destination's settings, so it is built at run
+    time; it connects to nothing until it runs."""
+    return build_pipeline(chaster_destination(), configured_name())
 
 
 # This source object only tells dagster-dlt which assets exist; it is never run. Its settings
@@ -86,7 +95,13 @@ SESSION_CHECKS = [
 # What `@dlt_assets` builds (dagster-dlt's own specs, one subsettable multi-asset), plus the
 # checks, which `@dlt_assets` takes no parameter for.
 @multi_asset(
-    specs=build_dlt_asset_specs(dlt_source=_ASSET_SPEC_SOURCE, dlt_pipeline=chaster_pipeline()),
+    specs=build_dlt_asset_specs(
+        dlt_source=_ASSET_SPEC_SOURCE,
+        # names only: loading the definitions must not need the destination's secrets
+        dlt_pipeline=dlt.pipeline(
+            PIPELINE_NAME, destination=chaster_destination(), dataset_name=DATASET
+        ),
+    ),
     check_specs=SESSION_CHECKS,
     name="chaster",
     group_name="chaster",

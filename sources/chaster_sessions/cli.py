@@ -34,7 +34,7 @@ from .errors import (
     redact,
 )
 from .html_report import write_html
-from .pipeline import chaster_pipeline, check_pipeline_name, duckdb_destination
+from .pipeline import chaster_pipeline, check_pipeline_name, configured_name, duckdb_destination
 from .report import Outcome, summary, write_report
 from .runner import check_duckdb_name, load
 from .settings import DATASET, DEFAULT_DUCKDB, PIPELINE_NAME
@@ -205,9 +205,7 @@ def plan_run(args: argparse.Namespace) -> RunPlan:
         check_duckdb_name(path, DATASET)
     html_setting = args.html or dlt.config.get("chaster.html_report", str)
     return RunPlan(
-        check_pipeline_name(
-            args.pipeline_name or dlt.config.get("chaster.pipeline_name", str) or PIPELINE_NAME
-        ),
+        check_pipeline_name(args.pipeline_name) if args.pipeline_name else configured_name(),
         path,
         source_args,
         destination=destination,

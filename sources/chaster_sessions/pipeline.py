@@ -56,6 +56,12 @@ def check_pipeline_name(name: str) -> str:
     return name
 
 
+def configured_name(default: str = PIPELINE_NAME) -> str:
+    """The pipeline name set as CHASTER__PIPELINE_NAME or `[chaster] pipeline_name`, else
+    `default`."""
+    return check_pipeline_name(dlt.config.get("chaster.pipeline_name", str) or default)
+
+
 def duckdb_destination(path: Path) -> Any:
     """dlt's DuckDB destination on `path`, given as credentials rather than a string: dlt
     parses a string as a connection URL first, which imports SQLAlchemy (0.2 s of every run)."""
