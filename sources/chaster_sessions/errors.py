@@ -111,7 +111,10 @@ class ViewsError(ChasterError):
 EXIT_CODES = {
     0: "success",
     1: "unexpected error (a bug: run with --verbose and report it)",
-    ConfigError.exit_code: "configuration error (a setting, the token, the file name, a .dlt file)",
+    ConfigError.exit_code: (
+        "configuration error (a setting, the token, the base URL, a destination, the file name, "
+        "a .dlt file)"
+    ),
     AuthError.exit_code: "the API refused the token (401/403)",
     UnknownExtensionError.exit_code: "unknown extension slug (404)",
     APIUnavailableError.exit_code: "API unreachable or still failing after retries",

@@ -108,7 +108,8 @@ SETTINGS: tuple[Setting, ...] = (
         "base_url",
         "text",
         DEFAULT_BASE_URL,
-        "API root; https, or http to a loopback address only",
+        "API root (no path needed; one with `/api` in it is refused, since every request path "
+        "begins with `/api`); https, or http to a loopback address only",
     ),
     Setting(
         "allow_insecure_http",
