@@ -152,7 +152,8 @@ def chaster_source(
     add_session_tables(dlt.current.source_schema())
     slugs = config.parse_slugs(extension_slug)
     url = config.check_base_url(base_url, allow_insecure_http)
-    token = config.clean_token(api_token)
+    token_origin = config.token_origin(api_token)
+    token = config.clean_token(api_token, token_origin)
     key = pseudonym_key.strip().encode() if pseudonym_key and pseudonym_key.strip() else None
     if privacy == "pseudonymous" and not key:
         raise config.ConfigError(
@@ -172,6 +173,7 @@ def chaster_source(
             max_attempts=max_attempts,
             max_rate_limit_wait=max_rate_limit_wait,
             timeout=(_CONNECT_TIMEOUT, request_timeout),
+            token_origin=token_origin,
         )
 
     def fetch_ahead(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 import time
 import tomllib
 import traceback
@@ -106,6 +107,14 @@ def telemetry_off_unless_chosen() -> bool:
     return True
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's wrapping, but never at a hyphen: `--session-id=-xBPLPd_TTiZ7QvQalwRd` in the
+    help must stay whole to be copied."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     codes = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES.items())
     parser = argparse.ArgumentParser(
@@ -116,7 +125,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             ".dlt/secrets.toml, .dlt/config.toml or SOURCES__CHASTER__* env vars; options here "
             f"override them.\n\nexit codes:\n{codes}"
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "--duckdb",
@@ -145,7 +154,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="append",
         metavar="ID",
         help="only re-read this session with one GET (repeatable); a session the API no longer "
-        "has is marked removed; no cursor moves, nothing else is fetched",
+        "has is marked removed; no cursor moves, nothing else is fetched. An id that starts "
+        "with '-' works in both forms: --session-id -xBPLPd_TTiZ7QvQalwRd or "
+        "--session-id=-xBPLPd_TTiZ7QvQalwRd",
     )
     parser.add_argument(
         "--destination",
@@ -174,7 +185,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--verbose", action="store_true", help="show dlt's logs and tracebacks")
     parser.add_argument("--quiet", action="store_true", help="no progress lines, summary only")
-    return parser.parse_args(argv)
+    return parser.parse_args(join_dash_values(parser, sys.argv[1:] if argv is None else argv))
+
+
+def join_dash_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """`--session-id -xBP...` as `--session-id=-xBP...`: about one Chaster session id in 32
+    starts with `-`, which argparse takes for an option and then reports `expected one
+    argument`. A value that is one of the parser's options (or the start of one) stays apart,
+    so `--session-id --quiet` is still refused."""
+    options = list(parser._option_string_actions)
+    joined: list[str] = []
+    values = iter(argv)
+    for arg in values:
+        value = next(values, None) if arg == "--session-id" else None
+        if value is None:
+            joined.append(arg)
+        elif value.startswith("-") and not any(o.startswith(value) for o in options):
+            joined.append(f"{arg}={value}")
+        else:
+            joined += [arg, value]
+    return joined
 
 
 def plan_run(args: argparse.Namespace) -> RunPlan:

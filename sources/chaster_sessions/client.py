@@ -109,10 +109,12 @@ class ChasterClient:
             settings.DEFAULT_READ_TIMEOUT,
         ),
         backoff: float = 0.5,
+        token_origin: str = settings.TOKEN_FROM_ARGUMENT,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.host = urlsplit(self.base_url).hostname or self.base_url
         self._token = api_token
+        self.token_origin = token_origin  # where a refused token is to be fixed
         self.stats = stats or RunStats()
         self.limiter = RateLimiter(requests_per_minute)
         self.max_attempts = max_attempts
@@ -257,9 +259,11 @@ class ChasterClient:
         if status in (401, 403):
             raise AuthError(
                 f"the API refused the token (HTTP {status}: {message}); check "
-                "SOURCES__CHASTER__API_TOKEN: it must be a developer token of the extension's "
+                f"{self.token_origin}: it must be a developer token of the extension's "
                 "application"
             )
+        if status == 404 and _no_such_route(method, response, message):
+            raise ConfigError(self._redact(self._wrong_base_url(method, path, message)))
         if status == 404 and method == "GET":
             return None, None
         if status == 404:
@@ -269,6 +273,22 @@ class ChasterClient:
             raise PageSizeRejectedError(message, int(cap.group(1)) if cap else None)
         raise PagingError(
             self._redact(f"the API rejected {method} {path} (HTTP {status}: {message})")
+        )
+
+    def _wrong_base_url(self, method: str, path: str, message: str) -> str:
+        """The line for a 404 of the server's router: the URL is wrong, not the slug or the
+        session; a path in `base_url` is the likely cause, since the API's root has none."""
+        base_path = urlsplit(self.base_url).path
+        said = f"has no {method} {base_path}{path} (HTTP 404: {message})"
+        if base_path:
+            return (
+                f"the server at base_url {self.base_url!r} {said}: the path {base_path} of "
+                f"base_url goes before every request path, and the API's root has none "
+                f"({settings.DEFAULT_BASE_URL}); check SOURCES__CHASTER__BASE_URL"
+            )
+        return (
+            f"the server at base_url {self.base_url!r} {said}, so it is not the Chaster API; "
+            f"check SOURCES__CHASTER__BASE_URL (the API's root is {settings.DEFAULT_BASE_URL})"
         )
 
     def search(self, slug: str, status: str, limit: int, after: str | None) -> dict[str, Any]:
@@ -292,6 +312,19 @@ class ChasterClient:
         if not isinstance(payload, dict) or not isinstance(payload.get("session"), dict):
             raise PagingError(f"GET session {session_id} answered without a session")
         return payload["session"]
+
+
+def _no_such_route(method: str, response: requests.Response, message: str) -> bool:
+    """A 404 from the server's router rather than from the API: NestJS answers `Cannot POST
+    /path` for a path it has no route for, while the API's own 404s (an unknown extension or
+    session) carry their own message; a 404 that is not JSON is a proxy's or another server's."""
+    if message.startswith(f"Cannot {method} "):
+        return True
+    try:
+        response.json()
+    except ValueError:
+        return True
+    return False
 
 
 def _api_message(response: requests.Response) -> str:

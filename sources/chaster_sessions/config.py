@@ -8,13 +8,30 @@ Secret values are never repeated in a message.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import itertools
 import json
+import tomllib
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from dlt.common.configuration.container import Container
+from dlt.common.configuration.providers import ConfigProvider, EnvironProvider
+from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
+from dlt.common.pipeline import PipelineContext
+
 from .errors import ConfigError
-from .settings import BY_NAME, DEFAULT_BASE_URL, LOOPBACK_HOSTS, Setting
+from .settings import (
+    BY_NAME,
+    DEFAULT_BASE_URL,
+    EXAMPLE_TOKEN,
+    LOOPBACK_HOSTS,
+    SEARCH_PATH,
+    TOKEN_FROM_ARGUMENT,
+    Setting,
+)
 
 
 def where(setting: Setting) -> str:
@@ -82,23 +99,78 @@ def parse_slugs(extension_slug: Any) -> list[str]:
     return list(dict.fromkeys(slugs))
 
 
-def clean_token(api_token: Any) -> str:
-    """The token as it goes into the Authorization header.
+# Where dlt looks for a source's key, most specific first: `[sources.chaster.chaster]` (the
+# source's name under its section), `[sources.chaster]`, `[sources]`, the top level.
+_SOURCE_SECTIONS: tuple[tuple[str, ...], ...] = (
+    ("sources", "chaster", "chaster"),
+    ("sources", "chaster"),
+    ("sources",),
+    (),
+)
+
+
+def token_origin(api_token: Any) -> str:
+    """Where the token came from, in the words a user would look for it: the env var's name,
+    `api_token under [sources.chaster] in /path/.dlt/secrets.toml`, or the argument.
+
+    dlt does not say which provider gave a value it injected, so each provider that may hold a
+    secret is asked in dlt's order, and the first to hold this very value is the origin; none
+    holding it means the caller passed it.
+    """
+    context = Container()[PipelineContext]
+    pipeline_names = [context.pipeline().pipeline_name, None] if context.is_active() else [None]
+    for provider in Container()[PluggableRunContext].providers.providers:
+        if not provider.supports_secrets:
+            continue
+        for pipeline_name, sections in itertools.product(pipeline_names, _SOURCE_SECTIONS):
+            value, key = provider.get_value("api_token", str, pipeline_name, *sections)
+            if value is None or value != api_token:
+                continue
+            if isinstance(provider, EnvironProvider):
+                return key
+            table = ".".join(filter(None, (pipeline_name, *sections)))
+            under = f" under [{table}]" if table else ""
+            return f"api_token{under} in {_file_holding(provider, key, value) or provider.name}"
+    return TOKEN_FROM_ARGUMENT
+
+
+def _file_holding(provider: ConfigProvider, key: str, value: Any) -> str | None:
+    """The settings file (absolute path) of `provider` in which `key` (`sources.chaster.api_token`)
+    holds `value`: a project's file and dlt's global one may both hold a token."""
+    for location in provider.present_locations:
+        path = Path(location)
+        with contextlib.suppress(OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+            found: Any = tomllib.loads(path.read_text())
+            for part in key.split("."):
+                found = found.get(part) if isinstance(found, dict) else None
+            if found == value:
+                return str(path.resolve())
+    return None
+
+
+def clean_token(api_token: Any, origin: str = TOKEN_FROM_ARGUMENT) -> str:
+    """The token as it goes into the Authorization header; `origin` (from `token_origin`) is
+    named in each refusal, so the user fixes the value that was used.
 
     Surrounding whitespace is what a pasted or `echo`-written token carries, so it is trimmed.
-    Anything else a header cannot carry is refused without repeating the token.
+    Anything else a header cannot carry is refused without repeating the token, and so is the
+    placeholder of `.dlt/secrets.toml.example`, which would only earn a 401.
     """
     token = api_token.strip() if isinstance(api_token, str) else ""
     if not token:
         raise ConfigError(
-            "api_token is empty; set SOURCES__CHASTER__API_TOKEN or api_token under "
-            "[sources.chaster] in .dlt/secrets.toml"
+            f"api_token is empty (from {origin}); put a developer token of the extension's "
+            "application there"
+        )
+    if token == EXAMPLE_TOKEN:  # not quoted: the last resort strikes the configured token
+        raise ConfigError(
+            f"api_token (from {origin}) is still the placeholder of .dlt/secrets.toml.example; "
+            "replace it there with a developer token of the extension's application"
         )
     if any(not (" " <= ch <= "~") for ch in token):
         raise ConfigError(
             "api_token contains a character an HTTP header cannot carry (a line break, a control "
-            "or a non-ASCII character); copy the token again into SOURCES__CHASTER__API_TOKEN or "
-            "api_token under [sources.chaster] in .dlt/secrets.toml"
+            f"or a non-ASCII character); copy the token again into {origin}"
         )
     return token
 
@@ -128,4 +200,16 @@ def check_base_url(base_url: Any, allow_insecure_http: bool = False) -> str:
             f"use https (default {DEFAULT_BASE_URL}), or set "
             "SOURCES__CHASTER__ALLOW_INSECURE_HTTP=true if you really mean it"
         )
-    return text.rstrip("/")
+    root = text.rstrip("/")
+    path = urlsplit(root).path
+    if path.endswith("/api") or "/api/" in path:
+        # every request path begins with /api: `.../api` would call /api/api/extensions/...
+        doubled = path[path.find("/api") :]
+        without = root[: len(root) - len(doubled)]
+        raise ConfigError(
+            f"base_url {text!r} has the path {path}, but every request path already begins with "
+            f"/api (requests would go to {path}{SEARCH_PATH}); drop {doubled}: "
+            f"base_url {without!r} (the API's root is {DEFAULT_BASE_URL}); set "
+            f"{where(BY_NAME['base_url'])}"
+        )
+    return root

@@ -7,12 +7,15 @@ Everything that can stop a run on purpose raises one of these; the pipeline prin
 from __future__ import annotations
 
 import contextlib
+import difflib
 import os
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import dlt
 import duckdb
+from dlt.common.configuration.container import Container
 from dlt.common.configuration.exceptions import (
     ConfigFieldMissingException,
     ConfigurationValueError,
@@ -20,7 +23,9 @@ from dlt.common.configuration.exceptions import (
     LookupTrace,
     LookupTraces,
 )
-from dlt.common.destination.exceptions import DestinationException
+from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
+from dlt.common.destination.exceptions import DestinationException, UnknownDestinationModule
+from dlt.common.destination.reference import DestinationReference
 from dlt.common.schema.exceptions import DataValidationError
 
 
@@ -106,7 +111,10 @@ class ViewsError(ChasterError):
 EXIT_CODES = {
     0: "success",
     1: "unexpected error (a bug: run with --verbose and report it)",
-    ConfigError.exit_code: "configuration error (a setting, the token, the file name, a .dlt file)",
+    ConfigError.exit_code: (
+        "configuration error (a setting, the token, the base URL, a destination, the file name, "
+        "a .dlt file)"
+    ),
     AuthError.exit_code: "the API refused the token (401/403)",
     UnknownExtensionError.exit_code: "unknown extension slug (404)",
     APIUnavailableError.exit_code: "API unreachable or still failing after retries",
@@ -181,6 +189,9 @@ def explain(exc: BaseException) -> ChasterError:
         return contract_refused(refused)
     if isinstance(cause, duckdb.Error):
         return DestinationError(f"DuckDB failed: {str(cause).splitlines()[0]}")
+    unknown = next((e for e in chain(exc) if isinstance(e, UnknownDestinationModule)), None)
+    if unknown is not None:
+        return unknown_destination(unknown)
     destination_failure = next(
         (e for e in chain(exc) if isinstance(e, DestinationException) or _is_driver_error(e)),
         None,
@@ -218,6 +229,73 @@ def missing_destination_setting(missing: ConfigFieldMissingException) -> ConfigE
                 f"{name} under [{'.'.join(sections)}] in .dlt/secrets.toml"
             )
     return None
+
+
+# Types dlt registers that a user does not pick by name: `dummy` loads nowhere (dlt's tests),
+# `destination` needs a Python function (a custom sink).
+_NOT_BY_NAME = ("dummy", "destination")
+
+
+def usable_destination_types() -> list[str]:
+    """dlt's registered destination types whose client this install can import (`postgres`
+    only with its driver): dlt's own registry, `DestinationReference.DESTINATIONS`, knows every
+    type whether or not its packages are installed."""
+    import dlt.destinations  # noqa: F401 - registers dlt's own destination types
+
+    usable = []
+    for ref, factory in sorted(DestinationReference.DESTINATIONS.items()):
+        name = ref.removeprefix("dlt.destinations.")
+        if name in _NOT_BY_NAME:
+            continue
+        try:
+            factory().client_class  # noqa: B018 - importing the client imports its driver
+        except Exception:  # noqa: S112 - a missing driver (or a broken one): not usable here
+            continue
+        usable.append(name)
+    return usable
+
+
+def configured_destination_names() -> set[str]:
+    """The names that have a `[destination.NAME]` section in a config or secrets file, or a
+    `DESTINATION__NAME__...` env var: what a mistyped `--destination` most likely meant."""
+    names = {
+        key.split("__")[1].lower()
+        for key in os.environ
+        if key.startswith("DESTINATION__") and key.count("__") >= 2
+    }
+    for provider in Container()[PluggableRunContext].providers.providers:
+        with contextlib.suppress(Exception):  # a provider that cannot list a section
+            section: Any = provider.get_value("destination", Any, None)[0]
+            if isinstance(section, dict):
+                names.update(k for k, v in section.items() if isinstance(v, dict))
+    return names
+
+
+def unknown_destination(unknown: UnknownDestinationModule) -> ConfigError:
+    """The line for a destination dlt cannot resolve: the name, whether its type is missing or
+    unknown, the types this install can use, and where the type is set. dlt's own message is a
+    paragraph that the one-line rule would cut mid-sentence."""
+    name, configured_type = unknown.ref, unknown.destination_type
+    usable = usable_destination_types()
+    types = ", ".join(usable)
+    if "." in name and not configured_type:  # a module path, not a name
+        return ConfigError(
+            f"destination {name!r} is not a destination module dlt can import; name one of the "
+            f"types this install can use ({types}) or a configured destination"
+        )
+    if configured_type:
+        problem = f"destination {name!r} has an unknown destination_type {configured_type!r}"
+        guesses = difflib.get_close_matches(configured_type, usable, n=1)
+    else:
+        problem = f"destination {name!r} has no destination_type and is not a dlt destination type"
+        known = sorted(configured_destination_names() - {name}) + usable
+        guesses = difflib.get_close_matches(name, known, n=1)
+    guess = f" (did you mean {guesses[0]!r}?)" if guesses else ""
+    return ConfigError(
+        f"{problem}{guess}; set destination_type under [destination.{name}] in .dlt/config.toml, "
+        f"or DESTINATION__{name.upper()}__DESTINATION_TYPE, to one of the types this install can "
+        f"use: {types}"
+    )
 
 
 def known_secrets() -> set[str]:

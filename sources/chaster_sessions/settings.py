@@ -46,6 +46,11 @@ DEFAULT_CHUNK_SECONDS = 120
 # Changes to ended sessions (and their deletion) are seen only by a full sweep: one a week.
 DEFAULT_FULL_SWEEP_EVERY_DAYS = 7
 
+# The token `.dlt/secrets.toml.example` holds: copied unchanged, it must not reach the API.
+EXAMPLE_TOKEN = "your-developer-token"  # noqa: S105 - a placeholder, not a token
+# Where error lines say a token came from when no settings provider holds it: the caller's code.
+TOKEN_FROM_ARGUMENT = "the api_token argument"  # noqa: S105 - words, not a token
+
 # Hosts a token may be sent to over plain http: the loopback stand-in, never the internet.
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
@@ -103,7 +108,8 @@ SETTINGS: tuple[Setting, ...] = (
         "base_url",
         "text",
         DEFAULT_BASE_URL,
-        "API root; https, or http to a loopback address only",
+        "API root (no path needed; one with `/api` in it is refused, since every request path "
+        "begins with `/api`); https, or http to a loopback address only",
     ),
     Setting(
         "allow_insecure_http",
