@@ -229,7 +229,8 @@ def plan_run(args: argparse.Namespace) -> RunPlan:
         html = Path(args.html).resolve() if args.html else path.with_suffix(".html")
         name = check_pipeline_name(args.pipeline_name or DEMO_PIPELINE_NAME)
         return RunPlan(name, path, source_args, True, report=report, html=html)
-    destination = None if args.duckdb else args.destination or configured_destination()
+    on_file = args.duckdb or args.destination == "duckdb"  # `duckdb` names the file's type
+    destination = None if on_file else args.destination or configured_destination()
     path = Path(args.duckdb or DEFAULT_DUCKDB).resolve()
     if destination is None:
         check_duckdb_name(path, DATASET)
