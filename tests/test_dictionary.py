@@ -14,7 +14,7 @@ from pathlib import Path
 
 from chaster_sessions.dictionary import RUN_COLUMNS, VIEW_COLUMNS, markdown, raw_columns
 from chaster_sessions.runs import RUNS_TABLE
-from conftest import ROOT, SLUG, configure, query, run_cli
+from conftest import ROOT, SLUG, configure, pipeline_folders, query, run_cli
 
 
 def _undescribed(path: str) -> list[str]:
@@ -69,8 +69,10 @@ def test_dlt_schema_shows_every_raw_column_description(make_api, home, monkeypat
     configure(monkeypatch, api)
     assert run_cli(capsys, "--duckdb", "out.duckdb").code == 0
     dlt_command = Path(sys.executable).parent / "dlt"
+    (folder,) = pipeline_folders(home)  # the summary's `local folder`
+    command = [str(dlt_command), "pipeline", "--pipelines-dir", str(folder), "chaster"]
     shown = subprocess.run(
-        [str(dlt_command), "pipeline", "chaster", "schema", "--format", "json"],
+        [*command, "schema", "--format", "json"],
         capture_output=True,
         text=True,
         check=True,

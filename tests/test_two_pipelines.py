@@ -112,6 +112,9 @@ def test_the_local_folder_keeps_no_loaded_package_and_staging_is_emptied(
     assert result.code == 0, result.err
     assert "(6 chunks)" in result.out
     (folder,) = pipeline_folders(home)
+    assert f"  local folder: {folder} (`dlt pipeline --pipelines-dir {folder} chaster info`" in (
+        result.out
+    )
     loaded = folder / "chaster" / "load" / "loaded"
     assert not loaded.exists() or list(loaded.iterdir()) == []
     lock = json.loads((folder / "chaster.run.lock").read_text())

@@ -82,6 +82,11 @@ def summary(result: LoadResult, where: str, seconds: float) -> str:
         f"pacing {stats.pacing_wait:.1f}s"
     )
     lines.append(f"  {where}")
+    pipeline = result.pipeline
+    lines.append(
+        f"  local folder: {pipeline.pipelines_dir} (`dlt pipeline --pipelines-dir "
+        f"{pipeline.pipelines_dir} {pipeline.pipeline_name} info` shows it)"
+    )
     if stats.runs_error:
         lines.append(f"  run history: {stats.runs_error}")
     else:
