@@ -177,3 +177,31 @@ def test_a_library_users_handlers_are_left_alone(home, make_api, monkeypatch):
         assert signal.getsignal(signal.SIGTERM) is mine
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _setup_is_a_no_op() -> bool:
+    """`task.py run` first sets up .venv; the test must not install into a shared one."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        import task
+    finally:
+        sys.path.remove(str(ROOT))
+    stamp = task.STAMP.read_text() if task.STAMP.exists() else ""
+    return any(f"{kind} {task.fingerprint(kind)}" in stamp for kind in ("runtime", "dev"))
+
+
+def test_task_run_hands_a_signal_to_the_command(home, make_api):
+    if not _setup_is_a_no_op():
+        pytest.skip(".venv is not set up from this checkout's locks (python3 task.py setup dev)")
+    api = make_api(1200, latency=0.02)
+    env = standin_env(api, chunk_pages="2")
+    database = home / "out.duckdb"
+    proc = _start([sys.executable, str(ROOT / "task.py"), "run", "--duckdb", str(database)], env)
+    wait_for_commits(home, 2)
+    proc.send_signal(signal.SIGINT)  # to task.py's process only, as `kill -INT` does
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    found = LINE.search(err)
+    assert found and found[1] == "SIGINT", err
+    assert _runs(database)[0][:3] == ("interrupted", 130, int(found[2]))
