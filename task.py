@@ -25,6 +25,7 @@ import sys
 import tomllib
 import venv
 from pathlib import Path
+from typing import NoReturn
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -184,8 +185,23 @@ def main(argv: list[str]) -> int:
     else:
         print(__doc__, file=sys.stderr)
         return 2
-    return subprocess.run(cmd, cwd=ROOT).returncode
+    hand_over(cmd)
+
+
+def hand_over(cmd: list[str]) -> NoReturn:
+    """Become the command (exec): its exit code is this one's, and a signal sent to this
+    process, by `kill` or a scheduler, reaches the command itself. A child process instead would
+    get Ctrl-C twice, once from the terminal and once forwarded, and a second signal stops a
+    run at once."""
+    os.chdir(ROOT)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(cmd[0], cmd)  # noqa: S606 - the command, not a shell
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:  # during setup, before the command took over: no traceback
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

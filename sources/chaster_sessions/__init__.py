@@ -16,7 +16,7 @@ from typing import Any, cast
 import dlt
 from dlt.sources import DltResource
 
-from . import config
+from . import config, interrupts
 from .analytics import create_views
 from .chunking import RunControl, active_run
 from .client import ChasterClient, Session
@@ -199,6 +199,7 @@ def chaster_source(
         stop = run.stop(chunk_pages, chunk_seconds)
         state["pending"] = False
         try:
+            interrupts.begin_fetching()  # a signal stops the fetching at once
             if session_ids:
                 repaired = repair_sessions(
                     client, list(dict.fromkeys(session_ids)), state, status, run.noticed_at
@@ -297,6 +298,7 @@ def chaster_source(
                         yield [keep(session) for session in sessions_page]
                 run.completed.add(key_)
         finally:
+            interrupts.end_fetching()
             if not run.chunked:
                 run.close()
 

@@ -35,6 +35,7 @@ from .errors import (
     redact,
 )
 from .html_report import write_html
+from .interrupts import finishing, interruption, stop_on_signals
 from .pipeline import chaster_pipeline, check_pipeline_name, configured_name, duckdb_destination
 from .report import Outcome, summary, write_report
 from .runner import check_duckdb_name, load
@@ -365,6 +366,12 @@ def run(plan: RunPlan, stats: RunStats) -> tuple[Any, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command; SIGINT and SIGTERM end it as `interrupts` says, with exit 130 or 143."""
+    with stop_on_signals():
+        return command(argv)
+
+
+def command(argv: list[str] | None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
     if args.verbose:
@@ -382,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         existed = plan.duckdb_path.exists()
         result, seconds = run(plan, stats)
         outcome = Outcome.of(stats, None)  # as the runs table recorded it
-        with connection(result.pipeline):
+        with finishing(), connection(result.pipeline):
             print(summary(result, plan.where(), seconds))
             if outcome.error:  # the views failed; the sessions are loaded
                 print(f"error: {outcome.error}", file=sys.stderr)
@@ -391,8 +398,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  report page: {plan.html}")
             elif plan.html is not None:
                 print("  report page: not written; it reads the analytics views, absent here")
-    except KeyboardInterrupt as exc:
-        outcome = Outcome.of(stats, exc)
+    except KeyboardInterrupt as exc:  # SIGINT or SIGTERM: what was committed stands
+        stop = interruption(exc)
+        result = stop.result if stop is not None else None
+        if plan is not None and not existed and not (result and result.chunks):
+            remove_if_empty(plan)
+        outcome = Outcome.of(stats, exc)  # as the runs table recorded it
         print(f"error: {outcome.error}", file=sys.stderr)
     except Exception as exc:  # every failure ends as one line and an exit code
         if plan is not None and not existed and not isinstance(explain(exc), DestinationError):

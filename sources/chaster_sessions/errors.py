@@ -126,7 +126,8 @@ EXIT_CODES = {
         "the destination (PostgreSQL, ...) refused the login or a permission, or is unreachable"
     ),
     SchemaContractError.exit_code: "schema_contract refused a schema change; nothing was written",
-    130: "interrupted (Ctrl-C)",
+    130: "interrupted by SIGINT (Ctrl-C); what was committed stands, the next run resumes",
+    143: "interrupted by SIGTERM; what was committed stands, the next run resumes",
 }
 
 

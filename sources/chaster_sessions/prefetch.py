@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from . import interrupts
 from .client import Session
 from .paging import Cursor, WalkResult
 
@@ -117,6 +118,8 @@ class Prefetcher:
             yield item
 
     def close(self) -> None:
-        """Stop fetching (a run that ends early, or fails) and let the thread end."""
+        """Stop fetching (a run that ends early, or fails) and let the thread end. A run asked
+        to stop by a signal does not wait: the thread may be in a pacing wait of many seconds
+        at a low budget, and as a daemon it ends with the process."""
         self._cancelled.set()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=0 if interrupts.stopping() else 5)

@@ -24,7 +24,7 @@ from typing import Any
 
 import dlt
 
-from . import contract, runs
+from . import contract, interrupts, runs
 from .analytics import DIALECTS, create_views
 from .analytics import SCHEMA as VIEWS_SCHEMA
 from .chunking import RunControl, run_with
@@ -79,6 +79,11 @@ def load(
         try:
             _load_locked(result, source, chunked, run_once, lock)
         except BaseException as exc:
+            stop = interrupts.interruption(exc)
+            if stop is not None:  # what was committed stands; the run says how much
+                note_interrupt(result, stop)
+                record_run(result, stop)
+                raise stop from None
             if contract.refused(exc):
                 # if even this fails, the next run meets the refused package again, and the
                 # same contract refuses it again: nothing is written either way
@@ -107,11 +112,12 @@ def _load_locked(
             # with a package an interrupted run left, dlt's `run` loads only that package and
             # returns without extracting: the source's turn is the next chunk
             leftover = has_pending_packages(pipeline)
-            run_once(pipeline, source, preferred_file_format(pipeline))
-            stats.schema_changes += contract.schema_changes(pipeline, tables_before)
-            result.chunks += 1
-            lock.committed(result.chunks)
-            drop_loaded_packages(pipeline)
+            with interrupts.committing():  # a signal lets dlt commit the chunk, then stops
+                run_once(pipeline, source, preferred_file_format(pipeline))
+                stats.schema_changes += contract.schema_changes(pipeline, tables_before)
+                result.chunks += 1
+                lock.committed(result.chunks)
+                drop_loaded_packages(pipeline)
             if not (leftover or cursor_states(pipeline).get("pending")):
                 break
     with connection(pipeline):
@@ -156,6 +162,24 @@ def run_defaults() -> Iterator[None]:
     finally:
         for env, _ in chosen:
             os.environ.pop(env, None)
+
+
+def note_interrupt(result: LoadResult, stop: interrupts.Interrupted) -> None:
+    """Fill in what an interrupted run committed: its chunks, and the sessions it added, read
+    from the destination (`None` when it cannot be read; no figure is guessed)."""
+    stop.result, stop.chunks = result, result.chunks
+    if not result.chunks:  # nothing committed: the destination holds what it held before
+        result.after, stop.new_sessions = dict(result.before), 0
+        return
+    try:
+        with connection(result.pipeline):
+            result.after = sessions_per_slug(result.pipeline)
+    except Exception:
+        stop.new_sessions = None
+        return
+    stop.new_sessions = sum(
+        total - result.before.get(slug, (0, 0))[0] for slug, (total, _) in result.after.items()
+    )
 
 
 def record_run(result: LoadResult, exc: BaseException | None) -> None:

@@ -19,6 +19,7 @@ import dlt
 from .analytics import DIALECTS
 from .db import connection, query
 from .errors import ChasterError, ViewsError, explain, known_secrets, redact
+from .interrupts import interruption
 from .stats import RunStats
 
 RUNS_TABLE = "_chaster_runs"
@@ -73,12 +74,9 @@ class Outcome:
             if stats.views_error:
                 return cls("loaded_but_views_failed", ViewsError.exit_code, stats.views_error)
             return cls("succeeded", 0)
-        if isinstance(exc, KeyboardInterrupt):
-            return cls(
-                "interrupted",
-                130,
-                "interrupted; the next run continues from the last committed chunk",
-            )
+        stop = interruption(exc)
+        if stop is not None:
+            return cls("interrupted", stop.exit_code, stop.describe())
         error: ChasterError = explain(exc)
         return cls("failed", error.exit_code, redact(error.message, known_secrets()))
 
