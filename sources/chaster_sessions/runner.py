@@ -102,7 +102,7 @@ def _load_locked(
 ) -> None:
     stats = result.stats
     pipeline = result.pipeline = bind_to_destination(result.pipeline)
-    discard_normalized_remnants(pipeline)
+    discard_leftovers(pipeline)
     with connection(pipeline):
         result.before = stats.stored_before = sessions_per_slug(pipeline)
         tables_before = set(tables(pipeline))
@@ -340,19 +340,28 @@ def _holder(text: str) -> str:
         return f"pid {text.strip() or 'unknown'}"  # a lock file of version 0.2
 
 
-def discard_normalized_remnants(pipeline: dlt.Pipeline) -> None:
-    """Delete what a kill left of an extracted package that normalize had already committed.
+def discard_leftovers(pipeline: dlt.Pipeline) -> None:
+    """Delete what an interrupted run left in dlt's folder that no run would ever load.
 
-    dlt's normalize commits a package into `load/normalized` and then deletes its extracted
-    files; a kill in between leaves part of the extracted folder behind, and the next run fails
-    on it (`FileNotFoundError: .../normalize/extracted/<load id>/schema.json`). Its data is
-    safe in the committed package, which this run loads first.
+    - dlt extracts each run into a folder of its own, `normalize/<random>/`, and moves the
+      package out when the extract completes; an extract cut short by a signal, a failure or
+      a kill stays there, under a name no later run looks for.
+    - dlt's normalize commits a package into `load/normalized` and then deletes its extracted
+      files; a kill in between leaves part of those files behind, and the next run fails on
+      them (`FileNotFoundError: .../normalize/extracted/<load id>/schema.json`). Their data is
+      safe in the committed package, which this run loads first.
+
+    Runs under the run lock, so no extraction of this folder is going on.
     """
     working = Path(pipeline.working_dir)
-    extracted = working / "normalize" / "extracted"
-    if not extracted.is_dir():
+    normalize = working / "normalize"
+    if not normalize.is_dir():
         return
-    for package in extracted.iterdir():
+    for folder in normalize.iterdir():
+        if folder.is_dir() and folder.name != "extracted":
+            shutil.rmtree(folder, ignore_errors=True)
+    extracted = normalize / "extracted"
+    for package in extracted.iterdir() if extracted.is_dir() else ():
         committed = working / "load" / "normalized" / package.name
         if committed.is_dir() or (working / "load" / "loaded" / package.name).is_dir():
             shutil.rmtree(package)
