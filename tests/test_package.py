@@ -115,6 +115,38 @@ def test_a_plain_pipeline_run_is_complete_and_a_second_brings_it_level(make_api,
     assert dupes == [(0,)]
 
 
+CHUNKED_RUN = """
+import sys
+import dlt
+from chaster_sessions import chaster_source, load
+
+pipeline = dlt.pipeline("chunked", destination=dlt.destinations.duckdb("chunked.duckdb"),
+                        dataset_name="sessions_data")
+source = chaster_source(api_token=sys.argv[1], extension_slug=sys.argv[2], base_url=sys.argv[3],
+                        privacy="pseudonymous", pseudonym_key="k", chunk_pages=3)
+print(load(pipeline, source).chunks)
+"""
+
+
+@pytest.mark.parametrize("script", [PLAIN_RUN, CHUNKED_RUN], ids=["plain", "chunked"])
+def test_a_clean_load_prints_no_dlt_warning(make_api, tmp_path, script):
+    """dlt warns about each hinted column that gets no data, three paragraphs a load; the
+    dictionary's columns (the credentials among them, never stored by default) must not be
+    such columns, nor must the objects a self-lock has as null (`lock.keyholder`)."""
+    api = make_api(1200)
+    (tmp_path / "run.py").write_text(script)
+    env = _env(PYTHONPATH=str(ROOT / "sources"), DLT_DATA_DIR=str(tmp_path / "dlt"))
+    env = {k: v for k, v in env.items() if not k.startswith("RUNTIME__")}  # dlt's default level
+    env["SOURCES__CHASTER__REQUESTS_PER_MINUTE"] = "100000"
+    args = [sys.executable, "run.py", "test-token-7f3a9c2e51", SLUG, api.url]
+    done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == (["False"] if script is PLAIN_RUN else ["4"])
+    assert "WARNING" not in done.stderr, done.stderr
+    for credential in ("lock__combination", "lock__offer_token", "lock__shared_lock__password"):
+        assert credential not in done.stderr
+
+
 def test_load_on_a_dataset_of_another_name_makes_its_views(make_api, home, monkeypatch):
     import dlt
 
