@@ -124,10 +124,12 @@ def ensure_postgres_binaries() -> None:
 
 
 def token_configured() -> bool:
-    """Whether a real API token is set, in the environment or in .dlt/secrets.toml."""
+    """Whether a real API token is set, in the environment or in the .dlt/secrets.toml that the
+    command will read (the rule of `chaster_sessions.cli.choose_settings_folder`)."""
     if os.environ.get("SOURCES__CHASTER__API_TOKEN"):
         return True
-    project = Path(os.environ.get("DLT_PROJECT_DIR", ROOT))
+    here = Path.cwd() if (Path.cwd() / ".dlt").is_dir() else ROOT
+    project = Path(os.environ.get("DLT_PROJECT_DIR", here))
     secrets = project / ".dlt" / "secrets.toml"
     if not secrets.exists():
         return False
@@ -170,9 +172,7 @@ def main(argv: list[str]) -> int:
     elif command == "stress":
         cmd = [str(PYTHON), "-m", "pytest", "-m", "stress", *rest]
     elif command == "sql":
-        # a file named relative to where the user is, though the shell runs at the root
-        files = [a if a.startswith("-") else str(Path(a).resolve()) for a in rest]
-        cmd = [str(PYTHON), "-m", "chaster_sessions.shell", *files]
+        cmd = [str(PYTHON), "-m", "chaster_sessions.shell", *rest]
     elif command == "bench":
         cmd = [str(PYTHON), str(ROOT / "bench" / "run.py"), *rest]
     elif command == "notebook":
@@ -184,7 +184,9 @@ def main(argv: list[str]) -> int:
     else:
         print(__doc__, file=sys.stderr)
         return 2
-    return subprocess.run(cmd, cwd=ROOT).returncode
+    # a load and the SQL shell work where the user is (the DuckDB file is there); the others
+    # are the project's own tools
+    return subprocess.run(cmd, cwd=None if command in ("run", "sql") else ROOT).returncode
 
 
 if __name__ == "__main__":
