@@ -125,10 +125,12 @@ def ensure_postgres_binaries() -> None:
 
 
 def token_configured() -> bool:
-    """Whether a real API token is set, in the environment or in .dlt/secrets.toml."""
+    """Whether a real API token is set, in the environment or in the .dlt/secrets.toml that the
+    command will read (the rule of `chaster_sessions.cli.choose_settings_folder`)."""
     if os.environ.get("SOURCES__CHASTER__API_TOKEN"):
         return True
-    project = Path(os.environ.get("DLT_PROJECT_DIR", ROOT))
+    here = Path.cwd() if (Path.cwd() / ".dlt").is_dir() else ROOT
+    project = Path(os.environ.get("DLT_PROJECT_DIR", here))
     secrets = project / ".dlt" / "secrets.toml"
     if not secrets.exists():
         return False
@@ -171,9 +173,7 @@ def main(argv: list[str]) -> int:
     elif command == "stress":
         cmd = [str(PYTHON), "-m", "pytest", "-m", "stress", *rest]
     elif command == "sql":
-        # a file named relative to where the user is, though the shell runs at the root
-        files = [a if a.startswith("-") else str(Path(a).resolve()) for a in rest]
-        cmd = [str(PYTHON), "-m", "chaster_sessions.shell", *files]
+        cmd = [str(PYTHON), "-m", "chaster_sessions.shell", *rest]
     elif command == "bench":
         cmd = [str(PYTHON), str(ROOT / "bench" / "run.py"), *rest]
     elif command == "notebook":
@@ -185,15 +185,18 @@ def main(argv: list[str]) -> int:
     else:
         print(__doc__, file=sys.stderr)
         return 2
-    hand_over(cmd)
+    # a load and the SQL shell work where the user is (the DuckDB file is there); the others
+    # are the project's own tools
+    hand_over(cmd, cwd=None if command in ("run", "sql") else ROOT)
 
 
-def hand_over(cmd: list[str]) -> NoReturn:
-    """Become the command (exec): its exit code is this one's, and a signal sent to this
-    process, by `kill` or a scheduler, reaches the command itself. A child process instead would
-    get Ctrl-C twice, once from the terminal and once forwarded, and a second signal stops a
-    run at once."""
-    os.chdir(ROOT)
+def hand_over(cmd: list[str], cwd: Path | None) -> NoReturn:
+    """Become the command (exec), in `cwd` (None: where the user is): its exit code is this
+    one's, and a signal sent to this process, by `kill` or a scheduler, reaches the command
+    itself. A child process instead would get Ctrl-C twice, once from the terminal and once
+    forwarded, and a second signal stops a run at once."""
+    if cwd is not None:
+        os.chdir(cwd)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(cmd[0], cmd)  # noqa: S606 - the command, not a shell

@@ -63,6 +63,68 @@ def test_pip_install_from_a_copy_gives_the_console_script(tmp_path):
     assert located.stdout.startswith(str(site))
 
 
+def _doors(checkout: Path) -> dict[str, list[str]]:
+    """The command's two doors into a checkout: the installed console script (its package taken
+    from the checkout, as the editable install of task.py does) and pipelines/sessions.py."""
+    script = Path(sys.executable).parent / "chaster-sessions"
+    return {
+        "chaster-sessions": [str(script), "--quiet"],
+        "pipelines/sessions.py": [
+            sys.executable,
+            str(checkout / "pipelines" / "sessions.py"),
+            "--quiet",
+        ],
+    }
+
+
+def test_both_doors_read_the_same_settings_from_any_folder(make_api, tmp_path):
+    api = make_api(50)
+    checkout = tmp_path / "checkout"
+    for part in ("sources", "pipelines"):
+        shutil.copytree(ROOT / part, checkout / part, ignore=shutil.ignore_patterns("__pycache__"))
+    (checkout / ".dlt").mkdir()
+    (checkout / ".dlt" / "config.toml").write_text(
+        f'[sources.chaster]\nextension_slug = "{SLUG}"\nbase_url = "{api.url}"\n'
+        "requests_per_minute = 100000\n"
+    )
+    (checkout / ".dlt" / "secrets.toml").write_text(
+        '[sources.chaster]\napi_token = "test-token-7f3a9c2e51"\n'
+    )
+    env = {k: v for k, v in _env().items() if not k.startswith(("DLT_", "RUNTIME__"))}
+    env["PYTHONPATH"] = str(checkout / "sources")
+
+    def run(door: str, cwd: Path, **extra: str) -> tuple[int, str, str]:
+        cwd.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(
+            _doors(checkout)[door], cwd=cwd, capture_output=True, text=True, timeout=300,
+            env={**env, "DLT_DATA_DIR": str(cwd.parent / f"dlt-{cwd.name}"), **extra},
+        )  # fmt: skip
+        return done.returncode, done.stdout, done.stderr.strip()
+
+    # an empty folder: the checkout's own .dlt/, and the file lands where the user is
+    for door in _doors(checkout):
+        folder = tmp_path / "empty" / door.replace("/", "_")
+        code, out, err = run(door, folder)
+        assert code == 0, (door, err)
+        assert "50 new" in out and f"DuckDB: {folder / 'chaster_sessions.duckdb'}" in out, door
+    # a folder with its own .dlt/ reads that one; DLT_PROJECT_DIR wins over both
+    own = tmp_path / "own"
+    (own / ".dlt").mkdir(parents=True)
+    (own / ".dlt" / "config.toml").write_text("[sources.chaster\n")
+    chosen = tmp_path / "chosen"
+    (chosen / ".dlt").mkdir(parents=True)
+    (chosen / ".dlt" / "config.toml").write_text("[sources.chaster\n")
+    outcomes = {
+        door: (run(door, own)[::2], run(door, own, DLT_PROJECT_DIR=str(chosen))[::2])
+        for door in _doors(checkout)
+    }
+    assert outcomes["chaster-sessions"] == outcomes["pipelines/sessions.py"]
+    (in_own, in_chosen) = outcomes["chaster-sessions"]
+    assert in_own[0] == 2 and in_own[1].startswith(f"error: {own / '.dlt' / 'config.toml'} is not")
+    assert in_chosen[0] == 2
+    assert in_chosen[1].startswith(f"error: {chosen / '.dlt' / 'config.toml'} is not")
+
+
 PLAIN_RUN = """
 import sys
 import dlt
@@ -113,6 +175,38 @@ def test_a_plain_pipeline_run_is_complete_and_a_second_brings_it_level(make_api,
         database, "select count(*) - count(distinct session_id) from sessions_data.sessions"
     )
     assert dupes == [(0,)]
+
+
+CHUNKED_RUN = """
+import sys
+import dlt
+from chaster_sessions import chaster_source, load
+
+pipeline = dlt.pipeline("chunked", destination=dlt.destinations.duckdb("chunked.duckdb"),
+                        dataset_name="sessions_data")
+source = chaster_source(api_token=sys.argv[1], extension_slug=sys.argv[2], base_url=sys.argv[3],
+                        privacy="pseudonymous", pseudonym_key="k", chunk_pages=3)
+print(load(pipeline, source).chunks)
+"""
+
+
+@pytest.mark.parametrize("script", [PLAIN_RUN, CHUNKED_RUN], ids=["plain", "chunked"])
+def test_a_clean_load_prints_no_dlt_warning(make_api, tmp_path, script):
+    """dlt warns about each hinted column that gets no data, three paragraphs a load; the
+    dictionary's columns (the credentials among them, never stored by default) must not be
+    such columns, nor must the objects a self-lock has as null (`lock.keyholder`)."""
+    api = make_api(1200)
+    (tmp_path / "run.py").write_text(script)
+    env = _env(PYTHONPATH=str(ROOT / "sources"), DLT_DATA_DIR=str(tmp_path / "dlt"))
+    env = {k: v for k, v in env.items() if not k.startswith("RUNTIME__")}  # dlt's default level
+    env["SOURCES__CHASTER__REQUESTS_PER_MINUTE"] = "100000"
+    args = [sys.executable, "run.py", "test-token-7f3a9c2e51", SLUG, api.url]
+    done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == (["False"] if script is PLAIN_RUN else ["4"])
+    assert "WARNING" not in done.stderr, done.stderr
+    for credential in ("lock__combination", "lock__offer_token", "lock__shared_lock__password"):
+        assert credential not in done.stderr
 
 
 def test_load_on_a_dataset_of_another_name_makes_its_views(make_api, home, monkeypatch):

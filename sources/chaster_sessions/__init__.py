@@ -35,7 +35,13 @@ from .privacy import scrub
 from .refresh import Refresh, is_locked, running_in_destination
 from .repair import repair_sessions
 from .runner import LoadResult, cursor_states, finish, load
-from .schema import SESSIONS, add_session_tables
+from .schema import (
+    SESSIONS,
+    ColumnDescriptions,
+    add_session_tables,
+    drop_null_objects,
+    forget_empty_descriptions,
+)
 from .settings import (
     DEFAULT_BASE_URL,
     DEFAULT_CHUNK_PAGES,
@@ -162,7 +168,8 @@ def chaster_source(
         )
 
     def keep(session: Session) -> Session:
-        return scrub(session, privacy=privacy, store_credentials=store_credentials, key=key)
+        kept = scrub(session, privacy=privacy, store_credentials=store_credentials, key=key)
+        return drop_null_objects(kept)
 
     def new_client(stats: RunStats) -> ChasterClient:
         return ChasterClient(
@@ -198,6 +205,8 @@ def chaster_source(
         client = run.client((url, requests_per_minute), lambda: new_client(stats))
         stop = run.stop(chunk_pages, chunk_seconds)
         state["pending"] = False
+        forget_empty_descriptions(dlt.current.source_schema())
+        descriptions = ColumnDescriptions()
         try:
             interrupts.begin_fetching()  # a signal stops the fetching at once
             if session_ids:
@@ -205,7 +214,7 @@ def chaster_source(
                     client, list(dict.fromkeys(session_ids)), state, status, run.noticed_at
                 )
                 for session_page in repaired:
-                    yield [keep(session) for session in session_page]
+                    yield descriptions.hinted([keep(session) for session in session_page])
                 return
             for slug in slugs:
                 key_ = cursor_key(slug, status)
@@ -235,7 +244,7 @@ def chaster_source(
                                 new_locked.add(session["sessionId"])
                         fetched.cursor.save(entry)  # the cursor moves with the data it covers
                         page.remember(state)
-                        yield fetched.sessions
+                        yield descriptions.hinted(fetched.sessions)
                         if stats.progress is not None:
                             stats.progress(stats, slug, fetched.count or 0)
                         if stop is not None:
@@ -274,7 +283,7 @@ def chaster_source(
                         return
                     for sweep_page in sweep.pages(stop):
                         page.remember(state)
-                        yield [keep(session) for session in sweep_page]
+                        yield descriptions.hinted([keep(session) for session in sweep_page])
                     if not sweep.done:
                         state["pending"] = True
                         return
@@ -295,7 +304,7 @@ def chaster_source(
                         run.noticed_at,
                         run.started_at,
                     ).sessions(run.walk_counts.get(key_)):
-                        yield [keep(session) for session in sessions_page]
+                        yield descriptions.hinted([keep(session) for session in sessions_page])
                 run.completed.add(key_)
         finally:
             interrupts.end_fetching()

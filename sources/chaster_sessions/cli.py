@@ -74,6 +74,20 @@ class RunPlan:
         return str(self.duckdb_path) if self.on_duckdb else f"{self.destination}/{DATASET}"
 
 
+def choose_settings_folder() -> None:
+    """The one rule for which `.dlt/` a run reads, the same through `chaster-sessions` and
+    `python pipelines/sessions.py`: `DLT_PROJECT_DIR` when set (dlt's own variable); else the
+    working directory's `.dlt/`, if it has one; else, when the package runs from a checkout (the
+    editable install `task.py` makes, or `pipelines/sessions.py`), the checkout's `.dlt/`. A
+    package installed from a wheel has no project of its own: elsewhere it reads env vars only."""
+    if "DLT_PROJECT_DIR" in os.environ or (Path.cwd() / ".dlt").is_dir():
+        return
+    package = Path(__file__).resolve().parent
+    checkout = package.parents[1]
+    if package.parent.name == "sources" and (checkout / ".dlt").is_dir():
+        os.environ["DLT_PROJECT_DIR"] = str(checkout)
+
+
 def check_settings_files() -> None:
     """Stop with one line if .dlt/config.toml or secrets.toml is not valid TOML."""
     folder = Path(os.environ.get("DLT_PROJECT_DIR") or Path.cwd()) / ".dlt"
@@ -383,6 +397,7 @@ def command(argv: list[str] | None) -> int:
     result: Any = None
     existed = False
     try:
+        choose_settings_folder()
         check_settings_files()
         reload_dlt_settings()
         plan = plan_run(args)

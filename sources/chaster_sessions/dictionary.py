@@ -214,14 +214,17 @@ def _described(path: str, text: str) -> str:
     return f"{text}; from `{path}`"
 
 
+def session_fields() -> dict[str, tuple[str, str]]:
+    """JSON path -> (column, description) of every `sessions` column that comes from the API."""
+    fields = dict(_EXTENSION + _SESSION)
+    for prefix, who in _PEOPLE:
+        fields.update({f"{prefix}.{field}": f"{who}: {text}" for field, text in _USER})
+    return {path: (column_name(path), _described(path, text)) for path, text in fields.items()}
+
+
 def raw_columns() -> dict[str, dict[str, str]]:
     """table -> column -> description, for every table the source writes (dlt's columns too)."""
-    sessions = {column_name(f): _described(f, text) for f, text in _EXTENSION}
-    sessions.update({column_name(f): _described(f, text) for f, text in _SESSION})
-    for prefix, who in _PEOPLE:
-        for field, text in _USER:
-            path = f"{prefix}.{field}"
-            sessions[column_name(path)] = _described(path, f"{who}: {text}")
+    sessions = dict(session_fields().values())
     sessions.update(_PIPELINE_COLUMNS)
     sessions.update({c: DLT_COLUMNS[c] for c in ("_dlt_id", "_dlt_load_id")})
     tables = {"sessions": sessions}

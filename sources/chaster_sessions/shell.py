@@ -2,7 +2,8 @@
 
 `python3 task.py sql [FILE]` (or `python -m chaster_sessions.shell [FILE]`). The pip `duckdb`
 package ships no shell, and a DuckDB CLI of another version may not read the file. Statements end
-with `;`. Piped input runs as a script, and the exit code is 1 if any statement failed.
+with `;`; several on one line each print their result, in order. Piped input runs as a script,
+and the exit code is 1 if any statement failed.
 """
 
 from __future__ import annotations
@@ -36,14 +37,21 @@ def statements(lines: Iterator[str], prompt: bool) -> Iterator[str]:
 
 def run(con: duckdb.DuckDBPyConnection, source: TextIO, prompt: bool) -> int:
     failed = 0
-    for statement in statements(iter(source.readline, ""), prompt):
+    for text in statements(iter(source.readline, ""), prompt):
         try:
-            relation = con.sql(statement)
-            if relation is not None:
-                print(relation)
+            # a line may hold several statements; `con.sql` would show only the last result
+            parsed = [statement.query for statement in con.extract_statements(text)]
         except duckdb.Error as exc:
-            failed += 1
+            parsed, failed = [], failed + 1
             print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        for statement in parsed:
+            try:
+                relation = con.sql(statement)
+                if relation is not None:
+                    print(relation)
+            except duckdb.Error as exc:
+                failed += 1
+                print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
     if prompt:
         print()
     return 1 if failed else 0
