@@ -120,7 +120,7 @@ EXIT_CODES = {
     APIUnavailableError.exit_code: "API unreachable or still failing after retries",
     PagingError.exit_code: "the API's paging answered inconsistently (would loop or lose data)",
     DestinationError.exit_code: "the DuckDB file is locked by another process or is not DuckDB",
-    ConcurrentRunError.exit_code: "another run of this pipeline is still going",
+    ConcurrentRunError.exit_code: "another run of this pipeline into the same destination is going",
     ViewsError.exit_code: "sessions loaded, but the analytics views could not be updated",
     RemoteDestinationError.exit_code: (
         "the destination (PostgreSQL, ...) refused the login or a permission, or is unreachable"
