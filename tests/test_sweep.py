@@ -118,3 +118,26 @@ def test_a_sweep_cut_by_a_failure_goes_on_from_its_last_chunk(make_api, home, mo
     )
     assert _removed("out.duckdb") == {deleted}
     assert present_sessions("out.duckdb") == pop.truth(SLUG)
+
+
+def test_finish_after_plain_runs_marks_only_what_a_sweep_no_longer_saw(make_api, home, monkeypatch):
+    """The README's way from Python: a plain `pipeline.run`, then `finish`. A plain run's sweep
+    starts before its own load package, so its rows count as seen by it."""
+    import dlt
+
+    from chaster_sessions import chaster_source, finish
+    from chaster_sessions.pipeline import duckdb_destination
+
+    api = make_api(300)
+    configure(monkeypatch, api, full_sweep_every_days=0)  # every run is a full sweep
+    path = home / "plain.duckdb"
+    pipeline = dlt.pipeline("plain", destination=duckdb_destination(path), dataset_name="chaster")
+    pipeline.run(chaster_source())
+    finish(pipeline)
+    assert query(path, "select count(*), count(removed_at) from chaster.sessions") == [(300, 0)]
+    gone = api.population.session_ids(SLUG, "unlocked")[0]
+    api.population.delete(gone)
+    pipeline.run(chaster_source())
+    finish(pipeline)
+    removed = query(path, "select session_id from chaster.sessions where removed_at is not null")
+    assert removed == [(gone,)]

@@ -18,7 +18,7 @@ from dlt.sources import DltResource
 
 from . import config, interrupts
 from .analytics import create_views
-from .chunking import RunControl, active_run
+from .chunking import active_run, plain_run
 from .client import ChasterClient, Session
 from .errors import ChasterError
 from .paging import (
@@ -197,7 +197,7 @@ def chaster_source(
     def sessions() -> Iterator[list[Session]]:
         """New sessions since the stored cursor, then the re-read running ones; merged on
         `sessionId`, so none is stored twice and a re-read one replaces its old rows."""
-        run = active_run() or RunControl()  # a plain pipeline.run is a run of its own
+        run = active_run() or plain_run()
         stats = run.stats
         state = cast(ResourceState, dlt.current.resource_state())
         cursors = state.setdefault("cursors", {})

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
+import dlt
+
 from .client import ChasterClient
 from .paging import Cursor, CursorState, Stop
 from .prefetch import Prefetcher
@@ -100,6 +102,21 @@ _ACTIVE: ContextVar[RunControl | None] = ContextVar("chaster_run", default=None)
 def active_run() -> RunControl | None:
     """The runner's control state, when the runner drives this extraction."""
     return _ACTIVE.get()
+
+
+def plain_run() -> RunControl:
+    """The control state of a plain `pipeline.run`, a run of its own in one extraction.
+
+    Its clock starts just before dlt's load package, not at its first page: a sweep's start is
+    compared with the rows' `_dlt_load_id` to tell what the sweep saw, and dlt makes the package
+    (and its id) before the source runs. Started later, every row this run loaded would look
+    older than the sweep, and `finish` would mark them all removed.
+    """
+    try:
+        package_made = float(dlt.current.load_package_state()["load_id"])
+    except Exception:  # iterated outside an extraction: no package, no row to compare
+        return RunControl()
+    return RunControl(started_at=package_made - 0.001)  # the id is compared at 6 decimals
 
 
 @contextmanager
