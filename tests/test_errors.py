@@ -338,3 +338,28 @@ def test_help_says_both_forms_of_a_dashed_session_id_work(home):
     assert "--session-id=-xBPLPd_TTiZ7QvQalwRd" in result.out  # whole, not cut at a hyphen
     text = " ".join(result.out.split())
     assert "--session-id -xBPLPd_TTiZ7QvQalwRd or --session-id=-xBPLPd_TTiZ7QvQalwRd" in text
+
+
+@pytest.mark.parametrize("bad", ["", " ", "a/b", "x?y=1"])
+def test_a_session_id_that_cannot_be_one_is_refused_before_any_request(
+    make_api, home, monkeypatch, capsys, bad
+):
+    api = make_api(50)
+    configure(monkeypatch, api)
+    result = run_cli(capsys, "--duckdb", "out.duckdb", "--session-id", bad)
+    assert result.code == 2
+    assert result.err.startswith(f"error: session id {bad.strip()!r} is not a Chaster session id")
+    assert api.requests == []
+    assert not (home / "out.duckdb").exists()
+
+
+def test_a_copied_session_id_with_spaces_around_it_is_read(make_api, home, monkeypatch, capsys):
+    api = make_api(50)
+    configure(monkeypatch, api)
+    session_id = api.population.session_ids(SLUG)[0]
+    result = run_cli(capsys, "--duckdb", "out.duckdb", "--session-id", f" {session_id} ")
+    assert result.code == 0, result.err
+    assert [(r.method, r.path) for r in api.requests] == [
+        ("GET", f"/api/extensions/sessions/{session_id}")
+    ]
+    assert query("out.duckdb", "select session_id from chaster.sessions") == [(session_id,)]

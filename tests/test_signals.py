@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -205,3 +206,18 @@ def test_task_run_hands_a_signal_to_the_command(home, make_api):
     found = LINE.search(err)
     assert found and found[1] == "SIGINT", err
     assert _runs(database)[0][:3] == ("interrupted", 130, int(found[2]))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_python_starts_is_one_line_too(home, make_api, signum):
+    """Importing dlt takes a second or more; a signal then (a scheduler's time-out right after
+    the start) ends the command with one line and the signal's code, never a traceback."""
+    api = make_api(300)
+    proc = _start([sys.executable, str(ROOT / "pipelines" / "sessions.py")], standin_env(api))
+    time.sleep(0.3)  # past Python's own start, inside the imports (or, on a fast machine, later)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signum
+    name = signal.Signals(signum).name
+    assert err.startswith(f"error: interrupted ({name})"), err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

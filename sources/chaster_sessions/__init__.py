@@ -157,6 +157,7 @@ def chaster_source(
             config.check(name, value)
     add_session_tables(dlt.current.source_schema())
     slugs = config.parse_slugs(extension_slug)
+    session_ids = config.check_session_ids(session_ids)
     url = config.check_base_url(base_url, allow_insecure_http)
     token_origin = config.token_origin(api_token)
     token = config.clean_token(api_token, token_origin)
@@ -210,9 +211,7 @@ def chaster_source(
         try:
             interrupts.begin_fetching()  # a signal stops the fetching at once
             if session_ids:
-                repaired = repair_sessions(
-                    client, list(dict.fromkeys(session_ids)), state, status, run.noticed_at
-                )
+                repaired = repair_sessions(client, session_ids, state, status, run.noticed_at)
                 for session_page in repaired:
                     yield descriptions.hinted([keep(session) for session in session_page])
                 return

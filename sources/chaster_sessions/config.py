@@ -12,6 +12,7 @@ import contextlib
 import ipaddress
 import itertools
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,25 @@ def check(name: str, value: Any) -> Any:
         if too_low or (high is not None and value > high):
             raise _bad(setting, value, "is out of range")
     return value
+
+
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def check_session_ids(session_ids: Any) -> list[str] | None:
+    """The ids to re-read, once each, as the API writes them (letters, digits, `-`, `_`; 21 of
+    them in practice). Surrounding whitespace, as a copied id has, is trimmed; anything else is
+    refused before a request, not sent to come back as "gone"."""
+    if session_ids is None:
+        return None
+    ids = [str(i).strip() for i in ([session_ids] if isinstance(session_ids, str) else session_ids)]
+    for session_id in ids:
+        if not _SESSION_ID.fullmatch(session_id):
+            raise ConfigError(
+                f"session id {session_id!r} is not a Chaster session id (letters, digits, `-` "
+                "and `_`, as in the session's URL); check --session-id / session_ids"
+            )
+    return list(dict.fromkeys(ids))
 
 
 def parse_slugs(extension_slug: Any) -> list[str]:

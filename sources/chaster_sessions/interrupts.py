@@ -126,7 +126,8 @@ def stop_on_signals() -> Iterator[None]:
     _guard = _Guard()
     try:
         for signum in SIGNALS:
-            signal.signal(signum, _on_signal)
+            if previous[signum] is not signal.SIG_IGN:  # `nohup`, `cmd &` in a script: kept
+                signal.signal(signum, _on_signal)
         yield
     finally:
         for signum, handler in previous.items():

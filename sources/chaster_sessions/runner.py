@@ -335,7 +335,9 @@ def _holder(text: str) -> str:
     try:
         record = json.loads(text)
         started = time.strftime("%H:%M:%S UTC", time.gmtime(record["started_at"]))
-        return f"pid {record['pid']}, started {started}, {record['chunks']} chunks committed"
+        chunks = record["chunks"]
+        committed = f"{chunks} chunk{'' if chunks == 1 else 's'} committed"
+        return f"pid {record['pid']}, started {started}, {committed}"
     except (ValueError, KeyError, TypeError):
         return f"pid {text.strip() or 'unknown'}"  # a lock file of version 0.2
 
