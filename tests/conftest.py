@@ -79,6 +79,11 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DLT_PROJECT_DIR", str(tmp_path / "project"))
     monkeypatch.setenv("RUNTIME__LOG_LEVEL", "ERROR")
     monkeypatch.chdir(tmp_path)
+    # dlt keeps the settings providers it loaded in the process: without this, a test that uses
+    # dlt directly would still read the `.dlt/` of whichever test ran before it in this worker
+    from chaster_sessions.cli import reload_dlt_settings
+
+    reload_dlt_settings()
     return tmp_path
 
 
