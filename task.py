@@ -2,7 +2,8 @@
 
     python3 task.py run [options]   set up .venv, then load sessions (the demo when no token is set)
     python3 task.py setup [dev]     set up .venv only (the runtime, or everything with `dev`)
-    python3 task.py test            set up .venv (dev), then lint, type-check and run the suite
+    python3 task.py test            set up .venv (dev), then lint, type-check and run the suite,
+                                    one pytest worker per core (`test -n 0` runs it in one)
     python3 task.py stress          set up .venv (dev), then the long kill-and-resume stress runs
     python3 task.py bench [options] set up .venv (dev), then the benchmark (bench/run.py)
     python3 task.py notebook        set up .venv (dev) and JupyterLab, then open the notebook
@@ -169,7 +170,9 @@ def main(argv: list[str]) -> int:
         if subprocess.run([str(PYTHON), "-m", "mypy"], cwd=ROOT).returncode:
             print("type check failed: .venv/bin/mypy lists the errors")
             return 1
-        cmd = [str(PYTHON), "-m", "pytest", "-m", "not stress", *rest]
+        # one worker per core (pytest-xdist); tests marked xdist_group share a worker
+        parallel = ["-n", "auto", "--dist", "loadgroup"]
+        cmd = [str(PYTHON), "-m", "pytest", *parallel, "-m", "not stress", *rest]
     elif command == "stress":
         cmd = [str(PYTHON), "-m", "pytest", "-m", "stress", *rest]
     elif command == "sql":

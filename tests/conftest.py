@@ -32,6 +32,35 @@ SLUG = "example-extension"
 TOKEN = "test-token-7f3a9c2e51"
 
 
+# The slowest tests (pytest --durations=15), slowest first. `task.py test` runs the suite in one
+# worker per core (pytest-xdist), which hands out tests in collection order: starting these
+# first keeps a worker from picking up a long one at the end while the other sits idle.
+SLOWEST_FIRST = (
+    "test_crash_safety.py::test_killed_runs_resume_and_converge",
+    "test_crash_safety.py::test_resumed_run_says_so",
+    "test_first_contact.py::test_a_killed_descending_backfill_resumes_whole",
+    "test_first_load.py::test_credentials_are_not_stored",
+    "test_dagster.py::test_dagster_command_line_runs_load_and_checks_in_a_row",
+    "test_two_pipelines.py::test_runs_into_two_files_go_side_by_side",
+    "test_two_pipelines.py::test_a_killed_run_is_resumed_by_its_own_destination_only",
+    "test_incremental.py::test_new_duckdb_file_starts_from_scratch",
+    "test_notebook.py::test_notebook_runs_against_the_demo_database",
+    "test_secrets.py::test_token_and_credentials_are_found_nowhere",
+    "test_incremental.py::test_full_refresh_walks_everything_again",
+    "test_html_report.py::test_demo_page_renders_every_chart_in_a_real_browser",
+    "test_package.py::test_a_plain_pipeline_run_is_complete_and_a_second_brings_it_level",
+    "test_cli.py::test_demo_end_to_end_without_a_token",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Move SLOWEST_FIRST to the front; the sort is stable, so the rest keep their order."""
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(
+        key=lambda item: rank.get(item.nodeid.split("[")[0].removeprefix("tests/"), len(rank))
+    )
+
+
 @dataclass
 class CliResult:
     code: int
@@ -50,6 +79,11 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DLT_PROJECT_DIR", str(tmp_path / "project"))
     monkeypatch.setenv("RUNTIME__LOG_LEVEL", "ERROR")
     monkeypatch.chdir(tmp_path)
+    # dlt keeps the settings providers it loaded in the process: without this, a test that uses
+    # dlt directly would still read the `.dlt/` of whichever test ran before it in this worker
+    from chaster_sessions.cli import reload_dlt_settings
+
+    reload_dlt_settings()
     return tmp_path
 
 

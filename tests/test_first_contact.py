@@ -90,6 +90,9 @@ def test_default_run_from_an_empty_folder_and_the_readme_queries(make_api, tmp_p
     assert "3 new" in again.stdout
 
 
+# it writes chaster.duckdb (and its .wal) at the project root, which test_package copies: under
+# pytest-xdist the two run in one worker, one after the other
+@pytest.mark.xdist_group("project-root")
 def test_default_run_from_the_project_root(make_api, tmp_path):
     api = make_api(120)
     database = ROOT / DEFAULT_DUCKDB

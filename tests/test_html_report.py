@@ -8,12 +8,14 @@ DOM, which `--dump-dom` prints.
 
 from __future__ import annotations
 
+import fcntl
 import html
 import json
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -65,7 +67,9 @@ window.addEventListener("load", () => {
 
 
 def chromium() -> str:
-    """The Chromium binary, installed with apt-get when missing and allowed."""
+    """The Chromium binary, installed with apt-get when missing and allowed. The suite runs in
+    parallel processes (pytest-xdist), and apt-get fails at once while another holds its lock:
+    the install waits on a file lock, then looks again."""
     found = shutil.which("chromium")
     if found:
         return found
@@ -77,8 +81,11 @@ def chromium() -> str:
         "check": True,
         "timeout": 900,
     }
-    subprocess.run(["apt-get", "update", "-qq"], **quiet)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], **quiet)
+    with open(Path(tempfile.gettempdir()) / "chaster-chromium-install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not shutil.which("chromium"):
+            subprocess.run(["apt-get", "update", "-qq"], **quiet)
+            subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], **quiet)
     return shutil.which("chromium") or pytest.fail("apt-get installed no chromium")
 
 

@@ -26,6 +26,9 @@ def _env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
+# it copies the project root, where test_first_contact writes a database part-way: under
+# pytest-xdist the two run in one worker, one after the other
+@pytest.mark.xdist_group("project-root")
 def test_pip_install_from_a_copy_gives_the_console_script(tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(
