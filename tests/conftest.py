@@ -123,6 +123,13 @@ def configure(
         monkeypatch.setenv(f"SOURCES__CHASTER__{key.upper()}", str(value))
 
 
+def to_postgres(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    """A named destination, set by env vars only: what a user puts in .dlt/secrets.toml."""
+    monkeypatch.setenv("CHASTER__DESTINATION", "warehouse")
+    monkeypatch.setenv("DESTINATION__WAREHOUSE__DESTINATION_TYPE", "postgres")
+    monkeypatch.setenv("DESTINATION__WAREHOUSE__CREDENTIALS", url)
+
+
 def loaded_then_grown(
     api: StandIn, home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> dict[str, Any]:

@@ -19,14 +19,8 @@ from conftest import (
     run_cli,
     run_process,
     standin_env,
+    to_postgres,
 )
-
-
-def _to_postgres(monkeypatch, url: str) -> None:
-    """A named destination, set by env vars only: what a user puts in .dlt/secrets.toml."""
-    monkeypatch.setenv("CHASTER__DESTINATION", "warehouse")
-    monkeypatch.setenv("DESTINATION__WAREHOUSE__DESTINATION_TYPE", "postgres")
-    monkeypatch.setenv("DESTINATION__WAREHOUSE__CREDENTIALS", url)
 
 
 def _present(url: str) -> dict[str, str]:
@@ -45,7 +39,7 @@ def test_postgres_full_incremental_and_freshness_runs(
 ):
     api = make_api(600)
     configure(monkeypatch, api)
-    _to_postgres(monkeypatch, postgres)
+    to_postgres(monkeypatch, postgres)
     first = run_cli(capsys)
     assert first.code == 0, first.err
     assert "600 new" in first.out
@@ -134,7 +128,7 @@ def test_an_unreachable_destination_is_one_line_without_its_password(
 ):
     api = make_api(30)
     configure(monkeypatch, api)
-    _to_postgres(monkeypatch, f"postgresql://loader:{PG_PASSWORD}@127.0.0.1:9/warehouse")
+    to_postgres(monkeypatch, f"postgresql://loader:{PG_PASSWORD}@127.0.0.1:9/warehouse")
     result = run_cli(capsys)
     assert result.code == 10, result.err  # 7 is the DuckDB file's
     assert result.err.startswith("error: the destination failed: ")
@@ -157,7 +151,7 @@ def test_a_wrong_postgres_password_is_a_destination_failure(
     api = make_api(30)
     configure(monkeypatch, api)
     # trust authentication accepts any password, but not a role that does not exist
-    _to_postgres(monkeypatch, f"postgresql://no_such_loader:{PG_PASSWORD}@{postgres_server}/x")
+    to_postgres(monkeypatch, f"postgresql://no_such_loader:{PG_PASSWORD}@{postgres_server}/x")
     result = run_cli(capsys)
     assert result.code == 10, result.err
     assert 'role "no_such_loader" does not exist' in result.err
@@ -173,7 +167,7 @@ def test_a_missing_postgres_password_is_named_where_it_lives(
     configure(monkeypatch, api)
     without_password = postgres.replace(f":{PG_PASSWORD}@", "@")
     assert without_password != postgres
-    _to_postgres(monkeypatch, without_password)
+    to_postgres(monkeypatch, without_password)
     result = run_cli(capsys)
     assert result.code == 2, result.err
     assert result.err == (

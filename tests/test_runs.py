@@ -19,6 +19,7 @@ from conftest import (
     pg_query,
     query,
     run_cli,
+    to_postgres,
     values_found,
 )
 
@@ -89,9 +90,7 @@ def test_two_runs_and_a_failed_one_are_in_the_history(make_api, home, monkeypatc
 def test_the_history_on_postgres(make_api, home, monkeypatch, capsys, postgres):
     api = make_api(120)
     configure(monkeypatch, api)
-    monkeypatch.setenv("CHASTER__DESTINATION", "warehouse")
-    monkeypatch.setenv("DESTINATION__WAREHOUSE__DESTINATION_TYPE", "postgres")
-    monkeypatch.setenv("DESTINATION__WAREHOUSE__CREDENTIALS", postgres)
+    to_postgres(monkeypatch, postgres)
     assert run_cli(capsys).code == 0
     configure(monkeypatch, api, token=WRONG_TOKEN)
     failed = run_cli(capsys)

@@ -31,6 +31,7 @@ from conftest import (
     run_process,
     standin_env,
     stored_sessions,
+    to_postgres,
     wait_for_commits,
 )
 
@@ -126,9 +127,7 @@ def test_the_local_folder_keeps_no_loaded_package_and_staging_is_emptied(
 def test_postgres_staging_is_emptied_after_each_load(make_api, home, monkeypatch, capsys, postgres):
     api = make_api(300)
     configure(monkeypatch, api)
-    monkeypatch.setenv("CHASTER__DESTINATION", "warehouse")
-    monkeypatch.setenv("DESTINATION__WAREHOUSE__DESTINATION_TYPE", "postgres")
-    monkeypatch.setenv("DESTINATION__WAREHOUSE__CREDENTIALS", postgres)
+    to_postgres(monkeypatch, postgres)
     for _ in range(2):  # the second load merges into what the first loaded
         assert run_cli(capsys).code == 0
         api.population.add(SLUG, 5)

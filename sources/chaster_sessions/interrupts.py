@@ -145,6 +145,16 @@ def stopping() -> bool:
 
 
 @contextmanager
+def _held(guard: _Guard) -> Iterator[None]:
+    """A signal inside only takes note (`_on_signal`), whatever dlt is doing meanwhile."""
+    guard.committing += 1
+    try:
+        yield
+    finally:
+        guard.committing -= 1
+
+
+@contextmanager
 def committing() -> Iterator[None]:
     """dlt runs a chunk in here: a signal waits until the chunk is committed (the source's own
     fetching, inside `fetching`, still stops at once). Raises `Interrupted` at the end of the
@@ -153,11 +163,8 @@ def committing() -> Iterator[None]:
     if guard is None:
         yield
         return
-    guard.committing += 1
-    try:
+    with _held(guard):
         yield
-    finally:
-        guard.committing -= 1
     _stop(guard)
 
 
@@ -169,11 +176,8 @@ def finishing() -> Iterator[None]:
     if guard is None:
         yield
         return
-    guard.committing += 1
-    try:
+    with _held(guard):
         yield
-    finally:
-        guard.committing -= 1
 
 
 def begin_fetching() -> None:
