@@ -42,6 +42,32 @@ def test_dagster_materialisations_load_and_then_continue(make_api, home, monkeyp
     assert defs.get_schedule_def("chaster_sessions_job_schedule").cron_schedule == "17 * * * *"
 
 
+def test_after_a_killed_run_the_asset_is_materialised_once_and_complete(
+    make_api, home, monkeypatch
+):
+    """dagster-dlt drops a package a killed run left (the state comes back from the
+    destination) and extracts: one load, one materialisation, nothing missed."""
+    from dagster import materialize
+
+    from chaster_sessions import chaster_source
+
+    api = make_api(300)
+    configure(monkeypatch, api)
+    monkeypatch.setenv("CHASTER_DUCKDB", str(home / "dagster.duckdb"))
+    from pipelines.dagster_defs import chaster_pipeline, chaster_sessions, defs
+
+    resources = {"dlt": defs.resources["dlt"]}
+    assert materialize([chaster_sessions], resources=resources).success
+    api.population.add(SLUG, 6)
+    chaster_pipeline().extract(chaster_source())  # a run killed after its extract
+    api.population.add(SLUG, 4)
+    result = materialize([chaster_sessions], resources=resources)
+    assert result.success
+    [event] = result.get_asset_materialization_events()
+    assert event.materialization.metadata["new"].value == 10
+    assert present_sessions(home / "dagster.duckdb") == api.population.truth(SLUG)
+
+
 def test_dagster_failure_is_the_same_readable_line(make_api, home, monkeypatch):
     from dagster import materialize
 

@@ -199,6 +199,7 @@ def chaster_source(
         """New sessions since the stored cursor, then the re-read running ones; merged on
         `sessionId`, so none is stored twice and a re-read one replaces its old rows."""
         run = active_run() or plain_run()
+        run.extractions += 1
         stats = run.stats
         state = cast(ResourceState, dlt.current.resource_state())
         cursors = state.setdefault("cursors", {})

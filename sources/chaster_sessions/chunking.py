@@ -45,6 +45,7 @@ class RunControl:
     walked: set[str] = field(default_factory=set)  # keys whose walk of new sessions is done
     walk_counts: dict[str, int | None] = field(default_factory=dict)  # key -> the API's count
     sweeps: dict[str, Sweep] = field(default_factory=dict)  # key -> its periodic full sweep
+    extractions: int = 0  # times the source was extracted in this run (one per chunk)
     started_at: float = field(default_factory=time.time)  # compared with dlt load ids
     noticed_at: str = field(default_factory=_now_iso)  # when a removal is recorded
     _clients: dict[tuple[object, ...], ChasterClient] = field(default_factory=dict)

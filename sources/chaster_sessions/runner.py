@@ -107,18 +107,21 @@ def _load_locked(
         result.before = stats.stored_before = sessions_per_slug(pipeline)
         tables_before = set(tables(pipeline))
     stats.resumed = bool(cursor_states(pipeline).get("pending")) or has_pending_packages(pipeline)
-    with run_with(RunControl(stats=stats, chunked=chunked)), run_defaults():
+    control = RunControl(stats=stats, chunked=chunked)
+    with run_with(control), run_defaults():
         while True:
-            # with a package an interrupted run left, dlt's `run` loads only that package and
-            # returns without extracting: the source's turn is the next chunk
-            leftover = has_pending_packages(pipeline)
+            leftover, extractions = has_pending_packages(pipeline), control.extractions
             with interrupts.committing():  # a signal lets dlt commit the chunk, then stops
                 run_once(pipeline, source, preferred_file_format(pipeline))
                 stats.schema_changes += contract.schema_changes(pipeline, tables_before)
                 result.chunks += 1
                 lock.committed(result.chunks)
                 drop_loaded_packages(pipeline)
-            if not (leftover or cursor_states(pipeline).get("pending")):
+            # with a package an interrupted run left, dlt's `run` loads only that package and
+            # returns without extracting (dagster-dlt drops it and extracts): then the source's
+            # turn is the next chunk
+            only_the_leftover = leftover and control.extractions == extractions
+            if not (only_the_leftover or cursor_states(pipeline).get("pending")):
                 break
     with connection(pipeline):
         finish(pipeline, stats)
