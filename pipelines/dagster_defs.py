@@ -45,17 +45,16 @@ from chaster_sessions import RunStats, chaster_source, checks, load
 from chaster_sessions.db import connection
 from chaster_sessions.errors import explain
 from chaster_sessions.pipeline import chaster_pipeline as build_pipeline
-from chaster_sessions.pipeline import configured_name, duckdb_destination
+from chaster_sessions.pipeline import configured_destination, configured_name, duckdb_destination
 from chaster_sessions.runner import run_lock
 from chaster_sessions.settings import DATASET, DEFAULT_DUCKDB, PIPELINE_NAME
 
 
 def chaster_destination() -> Any:
     """The configured destination (CHASTER__DESTINATION), else the DuckDB file CHASTER_DUCKDB."""
-    destination: Any = dlt.config.get("chaster.destination", str)
-    if not destination or destination == "duckdb":
-        return duckdb_destination(Path(os.environ.get("CHASTER_DUCKDB", DEFAULT_DUCKDB)))
-    return destination
+    return configured_destination() or duckdb_destination(
+        Path(os.environ.get("CHASTER_DUCKDB", DEFAULT_DUCKDB))
+    )
 
 
 def chaster_pipeline() -> dlt.Pipeline:

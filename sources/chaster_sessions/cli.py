@@ -36,7 +36,13 @@ from .errors import (
 )
 from .html_report import write_html
 from .interrupts import finishing, interruption, stop_on_signals
-from .pipeline import chaster_pipeline, check_pipeline_name, configured_name, duckdb_destination
+from .pipeline import (
+    chaster_pipeline,
+    check_pipeline_name,
+    configured_destination,
+    configured_name,
+    duckdb_destination,
+)
 from .report import Outcome, summary, write_report
 from .runner import check_duckdb_name, load
 from .settings import DATASET, DEFAULT_DUCKDB, PIPELINE_NAME
@@ -258,13 +264,6 @@ def plan_run(args: argparse.Namespace) -> RunPlan:
         report=report,
         html=Path(html_setting).resolve() if html_setting else None,
     )
-
-
-def configured_destination() -> str | None:
-    """The destination named by CHASTER__DESTINATION or `[chaster] destination` in config.toml;
-    `duckdb` (or nothing) means the DuckDB file."""
-    name = dlt.config.get("chaster.destination", str)
-    return None if not name or name == "duckdb" else name
 
 
 def make_pipeline(plan: RunPlan) -> dlt.Pipeline:

@@ -56,6 +56,13 @@ def check_pipeline_name(name: str) -> str:
     return name
 
 
+def configured_destination() -> str | None:
+    """The destination named by CHASTER__DESTINATION or `[chaster] destination` in config.toml;
+    `duckdb` (or nothing) means the DuckDB file."""
+    name = dlt.config.get("chaster.destination", str)
+    return None if not name or name == "duckdb" else name
+
+
 def configured_name(default: str = PIPELINE_NAME) -> str:
     """The pipeline name set as CHASTER__PIPELINE_NAME or `[chaster] pipeline_name`, else
     `default`."""
