@@ -7,7 +7,7 @@ import pytest
 
 from chaster_sessions.errors import ConfigError, PageSizeRejectedError
 from chaster_sessions.paging import PageSize, order_of
-from chaster_sessions.refresh import pages_for, plan_refresh
+from chaster_sessions.plan import pages_for, plan_refresh
 
 
 def test_pages_for_counts_one_request_even_for_nothing():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 
-from chaster_sessions.sweep import DAY, sweep_due
+from chaster_sessions.plan import DAY, sweep_due
 from conftest import SLUG, configure, present_sessions, query, run_cli, stored_sessions
 
 

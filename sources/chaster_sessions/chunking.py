@@ -1,10 +1,12 @@
-"""What carries one run across its chunks, and when a chunk ends.
+"""What carries one run across its chunks, what the runner hands the source, and when a chunk
+ends.
 
 A plain `pipeline.run(chaster_source(...))` is one run in one chunk: the source loads everything
 and never stops early. The runner (`runner.load`) instead commits a long load every
 `chunk_pages` pages or `chunk_seconds` seconds, so a kill loses at most one chunk. It runs the
-same source again and again in one `RunControl`, which remembers what the run has begun and
-finished, and what was running before it started, so each chunk goes on where the last stopped.
+same source again and again in one `RunControl`, which holds one `CursorRun` per cursor, the
+run's clients and request counts, and what the runner read from the destination for this
+chunk (`Known`), so each chunk goes on where the last stopped.
 """
 
 from __future__ import annotations
@@ -14,57 +16,79 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import dlt
 
-from .client import ChasterClient
-from .paging import Cursor, CursorState, Stop
-from .prefetch import Prefetcher
-from .stats import RunStats
-from .sweep import Sweep
+from . import destination
+from .client import ChasterClient, RequestCounts
+from .cursor import CursorRun
+from .paging import Stop
+from .settings import Settings
+from .state import cursor_key
 
 
 def _now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+class Observer(Protocol):
+    """Who shows a run as it goes (the command's progress lines); every call is optional news."""
+
+    def progress(self, slug: str, fetched: int, counts: RequestCounts, total: int) -> None:
+        """Pages came in: `fetched` sessions so far in the run, `total` the API's count."""
+
+    def waiting(self, seconds: float, why: str) -> None:
+        """A wait long enough to look like a hang begins."""
+
+
+@dataclass
+class Known:
+    """What the destination holds that the source needs, read by the runner before a chunk:
+    the sessions stored as running per slug, and the stored rows of the ids asked for."""
+
+    running: dict[str, dict[str, str]] = field(default_factory=dict)  # slug -> id -> pid
+    stored: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # id -> slug, pid
+
+    @classmethod
+    def read(cls, pipeline: dlt.Pipeline | None, settings: Settings, run: RunControl) -> Known:
+        """Only what this chunk can use: the running sets of cursors not begun yet (none on a
+        full refresh), or the ids' rows when the run re-reads chosen sessions."""
+        if pipeline is None:  # iterated outside a pipeline: nothing was loaded before
+            return cls()
+        if settings.session_ids:
+            return cls(stored=destination.stored_sessions(pipeline, list(settings.session_ids)))
+        slugs = [slug for slug in settings.slugs if not run.cursor(slug, settings.status).begun]
+        if settings.full_refresh or not slugs:
+            return cls()
+        return cls(running=destination.running_sessions(pipeline, slugs))
+
+
 @dataclass
 class RunControl:
     """Control state of one run; a plain `pipeline.run` gets a fresh one per extraction."""
 
-    stats: RunStats = field(default_factory=RunStats)
     chunked: bool = False  # the runner commits chunk by chunk; a plain run never stops early
-    started: set[str] = field(default_factory=set)  # cursor keys this run has begun
-    completed: set[str] = field(default_factory=set)  # cursor keys this run has finished
-    first_load: dict[str, bool] = field(default_factory=dict)  # key -> no walk completed before
-    locked_before: dict[str, dict[str, str]] = field(default_factory=dict)  # key -> running then
-    new_locked: dict[str, set[str]] = field(default_factory=dict)  # key -> running, new this run
-    # keys whose descending walk an earlier run left cut: sessions newer than that walk's top
-    # arrived meanwhile, so a pass from the top follows once the cut walk is done
-    top_pass_due: set[str] = field(default_factory=set)
-    walked: set[str] = field(default_factory=set)  # keys whose walk of new sessions is done
-    walk_counts: dict[str, int | None] = field(default_factory=dict)  # key -> the API's count
-    sweeps: dict[str, Sweep] = field(default_factory=dict)  # key -> its periodic full sweep
+    observer: Observer | None = None
+    known: Known | None = None  # handed in by the runner before each chunk
+    counts: RequestCounts = field(default_factory=RequestCounts)  # shared by its clients
     extractions: int = 0  # times the source was extracted in this run (one per chunk)
+    fetched: int = 0  # sessions handed to dlt, for the progress line
+    session_repairs: dict[str, str] = field(default_factory=dict)  # --session-id: id -> outcome
     started_at: float = field(default_factory=time.time)  # compared with dlt load ids
     noticed_at: str = field(default_factory=_now_iso)  # when a removal is recorded
+    _cursors: dict[str, CursorRun] = field(default_factory=dict)
     _clients: dict[tuple[object, ...], ChasterClient] = field(default_factory=dict)
-    _fetchers: dict[str, Prefetcher] = field(default_factory=dict)
 
-    def begin(
-        self, key: str, entry: CursorState, running: dict[str, str], *, full_refresh: bool
-    ) -> None:
-        """First time this run meets a cursor: remember what the previous runs left, and what
-        was `running` then (from the destination)."""
-        self.started.add(key)
-        self.locked_before[key] = running
-        self.first_load[key] = not entry.get("high") and not entry.get("walk_after")
-        entry.pop("locked", None)  # kept in state by earlier versions; the destination knows
-        if full_refresh:
-            Cursor(order=entry.get("order")).save(entry)  # from the start, order kept
-        elif entry.get("walk_after") and entry.get("order") == "desc":
-            self.top_pass_due.add(key)
-        self.new_locked.setdefault(key, set())
+    def cursor(self, slug: str, status: str) -> CursorRun:
+        """The run's one `CursorRun` for (slug, status)."""
+        key = cursor_key(slug, status)
+        if key not in self._cursors:
+            self._cursors[key] = CursorRun(slug, status)
+        return self._cursors[key]
+
+    def cursors(self) -> list[CursorRun]:
+        return list(self._cursors.values())
 
     def stop(self, chunk_pages: int, chunk_seconds: float) -> Stop | None:
         """Where this chunk ends; None (never) for a plain run."""
@@ -79,19 +103,9 @@ class RunControl:
             self._clients[key] = make()
         return self._clients[key]
 
-    def fetcher(self, key: str, make: Callable[[], Prefetcher]) -> Prefetcher:
-        """The walk in progress for a cursor key: it keeps fetching across chunk boundaries."""
-        if key not in self._fetchers:
-            self._fetchers[key] = make()
-        return self._fetchers[key]
-
-    def walk_done(self, key: str) -> None:
-        self._fetchers.pop(key).close()
-
     def close(self) -> None:
-        for fetcher in self._fetchers.values():
-            fetcher.close()
-        self._fetchers.clear()
+        for cursor in self._cursors.values():
+            cursor.close()
         for client in self._clients.values():
             client.close()
         self._clients.clear()
@@ -105,8 +119,10 @@ def active_run() -> RunControl | None:
     return _ACTIVE.get()
 
 
-def plain_run() -> RunControl:
-    """The control state of a plain `pipeline.run`, a run of its own in one extraction.
+def plain_run(settings: Settings) -> RunControl:
+    """The control state of a plain `pipeline.run`, a run of its own in one extraction, with
+    what it needs from the destination read here: the one fallback for not being run by
+    `runner.load`.
 
     Its clock starts just before dlt's load package, not at its first page: a sweep's start is
     compared with the rows' `_dlt_load_id` to tell what the sweep saw, and dlt makes the package
@@ -115,9 +131,14 @@ def plain_run() -> RunControl:
     """
     try:
         package_made = float(dlt.current.load_package_state()["load_id"])
+        pipeline: Any = dlt.current.pipeline()
     except Exception:  # iterated outside an extraction: no package, no row to compare
-        return RunControl()
-    return RunControl(started_at=package_made - 0.001)  # the id is compared at 6 decimals
+        control = RunControl()
+        control.known = Known()
+        return control
+    control = RunControl(started_at=package_made - 0.001)  # the id is compared at 6 decimals
+    control.known = Known.read(pipeline, settings, control)
+    return control
 
 
 @contextmanager

@@ -25,6 +25,7 @@ from dlt.common.configuration.specs.pluggable_run_context import PluggableRunCon
 from dlt.common.runtime.telemetry import stop_telemetry
 
 from . import chaster_source
+from .client import RequestCounts
 from .db import connection
 from .errors import (
     EXIT_CODES,
@@ -329,20 +330,20 @@ class Progress:
         self.started = time.monotonic()
         self._last = self.started
 
-    def __call__(self, stats: RunStats, slug: str, total: int) -> None:
+    def progress(self, slug: str, fetched: int, counts: RequestCounts, total: int) -> None:
         now = time.monotonic()
         if not self.enabled or now - self._last < 2.0:
             return
         self._last = now
         of_total = f" of {total:,}" if total else ""
         waits = (
-            f", waited {stats.rate_limit_wait:.0f}s for rate limits"
-            if stats.rate_limit_wait
+            f", waited {counts.rate_limit_wait:.0f}s for rate limits"
+            if counts.rate_limit_wait
             else ""
         )
         print(
-            f"  {slug}: {stats.sessions_fetched:,} sessions fetched{of_total}, "
-            f"{stats.pages} pages, {now - self.started:.0f}s{waits}",
+            f"  {slug}: {fetched:,} sessions fetched{of_total}, "
+            f"{counts.pages} pages, {now - self.started:.0f}s{waits}",
             file=sys.stderr,
             flush=True,
         )
@@ -359,13 +360,14 @@ class Progress:
 # -- the run ----------------------------------------------------------------------------------
 
 
-def run(plan: RunPlan, stats: RunStats) -> tuple[Any, float]:
+def run(plan: RunPlan, stats: RunStats, progress: Progress) -> tuple[Any, float]:
     """Build the source (checking every setting), then load: (the load's result, seconds)."""
     started = time.monotonic()
     if plan.on_duckdb:
         check_duckdb(plan.duckdb_path)
     if not plan.demo:
-        result = load(make_pipeline(plan), chaster_source(**plan.source_args), stats=stats)
+        source = chaster_source(**plan.source_args)
+        result = load(make_pipeline(plan), source, stats=stats, observer=progress)
         return result, time.monotonic() - started
     from chaster_standin import StandIn, StandInConfig
 
@@ -374,7 +376,7 @@ def run(plan: RunPlan, stats: RunStats) -> tuple[Any, float]:
     with StandIn(demo_population(), StandInConfig(token=DEMO_TOKEN)) as standin:
         print(f"demo: serving {DEMO_SESSIONS:,} seeded sessions at {standin.url}", file=sys.stderr)
         source = chaster_source(**{**plan.source_args, "base_url": standin.url})
-        result = load(make_pipeline(plan), source, stats=stats)
+        result = load(make_pipeline(plan), source, stats=stats, observer=progress)
     return result, time.monotonic() - started
 
 
@@ -390,7 +392,7 @@ def command(argv: list[str] | None) -> int:
     if args.verbose:
         os.environ["RUNTIME__LOG_LEVEL"] = "INFO"
     progress = Progress(enabled=not args.quiet)
-    stats = RunStats(progress=progress, on_wait=progress.waiting)
+    stats = RunStats()
     started_at = time.time()
     plan: RunPlan | None = None
     result: Any = None
@@ -401,7 +403,7 @@ def command(argv: list[str] | None) -> int:
         reload_dlt_settings()
         plan = plan_run(args)
         existed = plan.duckdb_path.exists()
-        result, seconds = run(plan, stats)
+        result, seconds = run(plan, stats, progress)
         outcome = Outcome.of(stats, None)  # as the runs table recorded it
         with finishing(), connection(result.pipeline):
             print(summary(result, plan.where(), seconds))

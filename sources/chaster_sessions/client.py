@@ -10,6 +10,8 @@ from __future__ import annotations
 import email.utils
 import re
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -25,7 +27,6 @@ from .errors import (
     PagingError,
     UnknownExtensionError,
 )
-from .stats import RunStats
 
 Session = dict[str, Any]
 _LIMIT_CAP = re.compile(r"limit must not be greater than (\d+)", re.IGNORECASE)
@@ -92,6 +93,38 @@ def retry_after_seconds(value: str | None) -> float | None:
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
+@dataclass
+class RequestCounts:
+    """What a client sent and waited for: the run's request figures, counted where they happen.
+
+    `slug` is the extension the caller is fetching for, so requests are also counted per slug.
+    """
+
+    requests: int = 0
+    search_requests: int = 0
+    get_requests: int = 0
+    pages: int = 0  # searches answered with a page
+    retries: int = 0
+    rate_limited: int = 0  # 429 answers
+    rate_limit_wait: float = 0.0  # seconds waited because of 429s or an exhausted budget
+    pacing_wait: float = 0.0  # seconds spent spacing requests under the budget
+    by_slug: dict[str, int] = field(default_factory=dict)
+    slug: str = ""
+
+    def count(self, method: str) -> None:
+        self.requests += 1
+        self.by_slug[self.slug] = self.by_slug.get(self.slug, 0) + 1
+        if method == "POST":
+            self.search_requests += 1
+        else:
+            self.get_requests += 1
+
+
+# Told of a wait long enough (2 s or more) to look like a hang: (seconds, why).
+OnWait = Callable[[float, str], None]
+LONG_WAIT = 2.0
+
+
 class ChasterClient:
     """Talks to the Extensions API: paced under the budget, retried where retrying is safe."""
 
@@ -100,7 +133,8 @@ class ChasterClient:
         base_url: str,
         api_token: str,
         *,
-        stats: RunStats | None = None,
+        counts: RequestCounts | None = None,
+        on_wait: OnWait | None = None,
         requests_per_minute: float = settings.DEFAULT_REQUESTS_PER_MINUTE,
         max_attempts: int = settings.DEFAULT_MAX_ATTEMPTS,
         max_rate_limit_wait: float = settings.DEFAULT_MAX_RATE_LIMIT_WAIT,
@@ -115,7 +149,8 @@ class ChasterClient:
         self.host = urlsplit(self.base_url).hostname or self.base_url
         self._token = api_token
         self.token_origin = token_origin  # where a refused token is to be fixed
-        self.stats = stats or RunStats()
+        self.counts = counts or RequestCounts()
+        self.on_wait = on_wait
         self.limiter = RateLimiter(requests_per_minute)
         self.max_attempts = max_attempts
         self.max_rate_limit_wait = max_rate_limit_wait
@@ -142,11 +177,11 @@ class ChasterClient:
         transient_failures = 0
         waited_for_limit = 0.0
         while True:
-            self.stats.pacing_wait += self.limiter.wait()
-            self.stats.count_request(method)
+            self.counts.pacing_wait += self.limiter.wait()
+            self.counts.count(method)
             problem, response = self._send(method, url, body)
             if response is not None and response.status_code == 429:
-                self.stats.rate_limited += 1
+                self.counts.rate_limited += 1
                 delay = self._rate_limit_delay(response, waited_for_limit)
                 if waited_for_limit + delay > self.max_rate_limit_wait:
                     raise APIUnavailableError(
@@ -170,11 +205,9 @@ class ChasterClient:
                         "the API may be down, try again later"
                     )
                 )
-            self.stats.retries += 1
+            self.counts.retries += 1
             delay = min(30.0, self.backoff * 2 ** (transient_failures - 1))
-            self.stats.announce_wait(
-                delay, self._redact(f"retrying {method} {path} after {problem}")
-            )
+            self._announce(delay, self._redact(f"retrying {method} {path} after {problem}"))
             time.sleep(delay)
 
     def _send(
@@ -238,8 +271,12 @@ class ChasterClient:
     def _pause(self, seconds: float, why: str) -> None:
         """Hold the next request back, count the wait, and say so when a person would notice."""
         self.limiter.pause_for(seconds)
-        self.stats.rate_limit_wait += seconds
-        self.stats.announce_wait(seconds, why)
+        self.counts.rate_limit_wait += seconds
+        self._announce(seconds, why)
+
+    def _announce(self, seconds: float, why: str) -> None:
+        if self.on_wait is not None and seconds >= LONG_WAIT:
+            self.on_wait(seconds, why)
 
     def _interpret(
         self, method: str, path: str, response: requests.Response
@@ -302,6 +339,7 @@ class ChasterClient:
             ) from None
         if not isinstance(page, dict) or not isinstance(page.get("results"), list):
             raise PagingError(f"search for {slug!r} answered without a results list")
+        self.counts.pages += 1
         return page
 
     def get_session(self, session_id: str) -> Session | None:

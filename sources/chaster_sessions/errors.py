@@ -169,7 +169,7 @@ def explain(exc: BaseException) -> ChasterError:
     if isinstance(cause, ChasterError):
         return cause
     if isinstance(cause, ConfigValueCannotBeCoercedException):
-        from .config import coercion_error
+        from .settings import coercion_error
 
         return coercion_error(cause.field_name, cause.field_value)
     if isinstance(cause, ConfigFieldMissingException):

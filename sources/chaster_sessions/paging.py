@@ -3,7 +3,8 @@
 This is the only paging loop. It works whichever way the API sorts (the order is undocumented),
 learns the largest page the API accepts, and refuses to loop forever or skip data when the API
 answers inconsistently. What the cursor holds between runs is written down once, in
-`CursorState`.
+`state.py`. A walk's findings (the order it saw, a page size it had to learn) are returned in its
+`WalkResult`, not written anywhere else.
 """
 
 from __future__ import annotations
@@ -12,49 +13,12 @@ import itertools
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any
 
 from .client import ChasterClient, Session
 from .errors import ConfigError, PageSizeRejectedError, PagingError
 from .settings import MAX_PAGE_SIZE
-
-
-class CursorState(TypedDict, total=False):
-    """dlt state of one (extension, status) walk, under `cursors` in the resource state."""
-
-    high: str | None  # every session with a paginationId up to this one has been loaded
-    order: str | None  # "asc" / "desc" once seen (or forced)
-    walk_top: str | None  # a descending walk cut into chunks: the newest id of that walk ...
-    walk_after: str | None  # ... and the last id it loaded, where the next chunk goes on
-    removed: dict[str, str]  # sessionId -> when a GET first answered 404 for it
-    locked: dict[str, str]  # earlier versions kept the running set here; dropped when read
-    last_sweep: float  # when the last full sweep began; rows not reloaded since are gone
-    sweep: SweepState  # a periodic full sweep in progress, cut at a chunk boundary
-    first_walk_began: float  # a first walk in progress: when complete, it is a full sweep
-    sweep_clock_from: float  # no sweep recorded (loaded by an older version): period starts
-
-
-class SweepState(TypedDict, total=False):
-    """Where a periodic full sweep (`sweep.py`) stands, committed with the pages it covers."""
-
-    started_at: float  # when the sweep began: becomes `last_sweep` once it is complete
-    high: str | None  # the Cursor of the sweep's own walk over every session
-    order: str | None
-    walk_top: str | None
-    walk_after: str | None
-
-
-class ResourceState(TypedDict, total=False):
-    """dlt state of the `sessions` resource."""
-
-    cursors: dict[str, CursorState]  # by `cursor_key(slug, status)`
-    pending: bool  # the runner stopped at a chunk boundary: the next chunk goes on
-    page_cap: int  # the largest page the API accepted, once it refused a larger one
-
-
-def cursor_key(slug: str, status: str) -> str:
-    """Cursors are kept per extension and status filter: a `locked` walk proves nothing of `all`."""
-    return f"{slug}|{status}"
+from .state import Position, ResourceState
 
 
 @dataclass
@@ -72,13 +36,13 @@ class Cursor:
     walk_after: str | None = None
 
     @classmethod
-    def from_state(cls, state: CursorState | SweepState | None) -> Cursor:
+    def from_state(cls, state: Position | None) -> Cursor:
         state = state or {}
         return cls(
             state.get("high"), state.get("order"), state.get("walk_top"), state.get("walk_after")
         )
 
-    def save(self, state: CursorState | SweepState) -> None:
+    def save(self, state: Position) -> None:
         state["high"], state["order"] = self.high, self.order
         state["walk_top"], state["walk_after"] = self.walk_top, self.walk_after
 
@@ -128,9 +92,13 @@ class PageSize:
 
 @dataclass
 class WalkResult:
+    """What one walk found, for its cursor to keep and the run's record to show."""
+
     done: bool = False  # False when the walk stopped at a chunk boundary and must continue
     pages: int = 0
     count: int | None = None  # the API's total for the filter
+    order: str | None = None  # once it ended, the order it saw or was told; else "unknown"
+    page_size: str | None = None  # the page size the API made the walk learn, and why
 
 
 # Under a rate budget the reader waits for pages most of the time; committing then costs no
@@ -159,14 +127,19 @@ class Stop:
 
 
 def fetch_page(
-    client: ChasterClient, slug: str, status: str, page_size: PageSize, after: str | None
+    client: ChasterClient,
+    query: tuple[str, str],
+    page_size: PageSize,
+    after: str | None,
+    result: WalkResult,
 ) -> dict[str, Any]:
-    """One search page, stepping the page size down while the API refuses it."""
+    """One search page, stepping the page size down while the API refuses it (the step and
+    its reason go into `result`)."""
     while True:
         try:
-            return client.search(slug, status, page_size.size, after)
+            return client.search(*query, page_size.size, after)
         except PageSizeRejectedError as rejected:
-            client.stats.page_size[slug] = page_size.shrink(rejected)
+            result.page_size = page_size.shrink(rejected)
 
 
 def walk_new_sessions(
@@ -185,15 +158,14 @@ def walk_new_sessions(
     `high`. The order is taken from the data unless forced, and a page that contradicts it is an
     error rather than a silent gap.
     """
-    slug, status = query
+    slug = query[0]
     if sort_order in ("asc", "desc"):
         cursor.order = sort_order
     after = cursor.walk_after or (cursor.high if cursor.order == "asc" else None)
     used_cursors: set[str | None] = {after}
     while True:
-        page = fetch_page(client, slug, status, page_size, after)
+        page = fetch_page(client, query, page_size, after, result)
         result.pages += 1
-        client.stats.pages += 1
         if stop is not None:
             stop.pages += 1
         results = page["results"]
@@ -209,7 +181,6 @@ def walk_new_sessions(
         _check_order(cursor, sort_order, slug, after, ids)
         high = cursor.high
         new = [s for s, pid in zip(results, ids, strict=False) if high is None or pid > high]
-        client.stats.sessions_fetched += len(new)
         if cursor.order == "asc":
             if ids:
                 cursor.high = max(ids[-1], high) if high else ids[-1]
@@ -231,7 +202,7 @@ def walk_new_sessions(
         used_cursors.add(after)
         if stop is not None and stop.reached():
             break
-    client.stats.order_seen[slug] = cursor.order or "unknown"
+    result.order = cursor.order or "unknown"
 
 
 def _check_order(

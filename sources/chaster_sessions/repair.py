@@ -1,66 +1,44 @@
 """Repairing chosen sessions: `--session-id ID` re-reads each with one GET, and nothing else.
 
 The stored row is replaced by the API's answer (merged on `sessionId`), or, when the API answers
-404, the session is recorded as removed and `runner.mark_removed` sets its `removed_at`. No
-cursor moves, no walk or refresh runs: the run costs one request per id.
+404, the session is recorded as removed and `finish` sets its `removed_at`. No cursor moves, no
+walk or refresh runs: the run costs one request per id.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from .client import ChasterClient, Session
-from .db import connection, current_pipeline, query
-from .paging import ResourceState, cursor_key
-from .schema import SESSIONS
+from .cursor import CursorRun
+
+# sessionId -> (slug, paginationId) of the ids stored in the destination, read by the runner
+Stored = dict[str, tuple[str, str | None]]
 
 
-def stored_sessions(session_ids: list[str]) -> dict[str, tuple[str, str | None]]:
-    """sessionId -> (slug, paginationId) of those of `session_ids` stored in the destination."""
-    pipeline = current_pipeline()
-    if pipeline is None:
-        return {}
-    placeholders = ", ".join(["%s"] * len(session_ids))
-    with connection(pipeline) as client:
-        table = client.make_qualified_table_name(SESSIONS)
-        rows = query(
-            pipeline,
-            f"select session_id, slug, pagination_id from {table} "  # noqa: S608
-            f"where session_id in ({placeholders})",
-            *session_ids,
-        )
-    return {session_id: (slug, pagination_id) for session_id, slug, pagination_id in rows}
-
-
-def repair_sessions(
+def reread_sessions(
     client: ChasterClient,
-    session_ids: list[str],
-    state: ResourceState,
-    status: str,
+    session_ids: tuple[str, ...],
+    stored: Stored,
+    cursor_of: Callable[[str, bool], CursorRun],
     noticed_at: str,
-) -> Iterator[list[Session]]:
-    """One GET per id: yield each session the API still has; record each it has not as removed
-    (in the cursor entry of its extension, where `mark_removed` looks)."""
-    stats = client.stats
-    stored = stored_sessions(session_ids)
-    cursors = state.setdefault("cursors", {})
+) -> Iterator[tuple[str, str, Session | None]]:
+    """One GET per id: (id, what happened, the session if the API still has it). A session it
+    no longer has is recorded as removed in the cursor of its extension (`cursor_of(slug,
+    create)`), where `finish` looks; one it has adds no cursor to the state."""
     for session_id in session_ids:
         slug, pagination_id = stored.get(session_id, ("", None))
-        stats.current_slug = slug
+        client.counts.slug = slug
         fresh = client.get_session(session_id)
         if fresh is None:
             if slug:
-                removed = cursors.setdefault(cursor_key(slug, status), {}).setdefault("removed", {})
-                removed.setdefault(session_id, noticed_at)
-                stats.session_repairs[session_id] = "gone (HTTP 404), marked removed"
+                cursor_of(slug, True).gone(session_id, noticed_at)
+                yield session_id, "gone (HTTP 404), marked removed", None
             else:
-                stats.session_repairs[session_id] = "gone (HTTP 404), and not stored either"
+                yield session_id, "gone (HTTP 404), and not stored either", None
             continue
-        slug = slug or str(fresh.get("slug") or "")
-        entry = cursors.get(cursor_key(slug, status))
-        if entry is not None:
-            entry.get("removed", {}).pop(session_id, None)  # it is back
+        cursor = cursor_of(slug or str(fresh.get("slug") or ""), False)
+        cursor.back(session_id)  # it is back
         fresh["paginationId"] = pagination_id  # GET answers without it
-        stats.count_updated(slug, 1)
-        stats.session_repairs[session_id] = "re-read" if session_id in stored else "added"
-        yield [fresh]
+        cursor.reread(1)
+        yield session_id, "re-read" if session_id in stored else "added", fresh

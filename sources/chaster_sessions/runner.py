@@ -27,10 +27,11 @@ import dlt
 from . import contract, interrupts, runs
 from .analytics import DIALECTS, create_views
 from .analytics import SCHEMA as VIEWS_SCHEMA
-from .chunking import RunControl, run_with
+from .chunking import Known, Observer, RunControl, run_with
 from .db import connection, query
 from .errors import ConcurrentRunError, ConfigError
 from .schema import SESSIONS
+from .sessions import settings_of
 from .stats import RunStats
 
 
@@ -58,6 +59,7 @@ def load(
     source: Any,
     *,
     stats: RunStats | None = None,
+    observer: Observer | None = None,
     chunked: bool = True,
     run_once: RunOnce = _pipeline_run,
     after_load: Callable[[dlt.Pipeline], object] | None = None,
@@ -70,15 +72,18 @@ def load(
     `chunked=False` loads in one `pipeline.run`; `run_once(pipeline, source, file_format)`
     replaces that call (the Dagster assets run it through dagster-dlt). `after_load(pipeline)`
     runs once the load stands, still under the run lock, so no other run opens the destination
-    meanwhile (the Dagster asset checks query the DuckDB file there).
+    meanwhile (the Dagster asset checks query the DuckDB file there). `observer` is told of
+    progress and of long waits.
     """
     stats = stats or RunStats()
     check_duckdb_names(pipeline)
     result = LoadResult(pipeline, stats)
+    control = RunControl(chunked=chunked, observer=observer)
     with run_lock(pipeline) as lock:
         try:
-            _load_locked(result, source, chunked, run_once, lock)
+            _load_locked(result, source, control, run_once, lock)
         except BaseException as exc:
+            stats.absorb(control)
             stop = interrupts.interruption(exc)
             if stop is not None:  # what was committed stands; the run says how much
                 note_interrupt(result, stop)
@@ -91,6 +96,7 @@ def load(
                     contract.abort_refused_load(result.pipeline)
             record_run(result, exc)
             raise
+        stats.absorb(control)
         record_run(result, None)
         if after_load is not None:
             after_load(result.pipeline)
@@ -98,7 +104,7 @@ def load(
 
 
 def _load_locked(
-    result: LoadResult, source: Any, chunked: bool, run_once: RunOnce, lock: RunLock
+    result: LoadResult, source: Any, control: RunControl, run_once: RunOnce, lock: RunLock
 ) -> None:
     stats = result.stats
     pipeline = result.pipeline = bind_to_destination(result.pipeline)
@@ -107,10 +113,13 @@ def _load_locked(
         result.before = stats.stored_before = sessions_per_slug(pipeline)
         tables_before = set(tables(pipeline))
     stats.resumed = bool(cursor_states(pipeline).get("pending")) or has_pending_packages(pipeline)
-    control = RunControl(stats=stats, chunked=chunked)
+    settings = settings_of(source)
     with run_with(control), run_defaults():
         while True:
             leftover, extractions = has_pending_packages(pipeline), control.extractions
+            if settings is not None:  # what the source's next chunk needs from the destination
+                with connection(pipeline):
+                    control.known = Known.read(pipeline, settings, control)
             with interrupts.committing():  # a signal lets dlt commit the chunk, then stops
                 run_once(pipeline, source, preferred_file_format(pipeline))
                 stats.schema_changes += contract.schema_changes(pipeline, tables_before)

@@ -7,8 +7,11 @@ before) is control state and lives in `chunking.py`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .chunking import RunControl
 
 
 @dataclass
@@ -19,7 +22,6 @@ class RunStats:
     search_requests: int = 0
     get_requests: int = 0
     pages: int = 0
-    sessions_fetched: int = 0
     retries: int = 0
     resumed: bool = False  # the previous run stopped mid-backfill or left a package unloaded
     repaired: int = 0  # duplicate rows an interrupted load had left, removed by this run
@@ -31,7 +33,6 @@ class RunStats:
     refresh: dict[str, str] = field(default_factory=dict)  # slug -> what the refresh chose, why
     updated: dict[str, int] = field(default_factory=dict)  # slug -> sessions re-read
     page_size: dict[str, str] = field(default_factory=dict)  # slug -> a learned page cap, why
-    current_slug: str = ""  # the extension being fetched, so requests are counted per slug
     requests_by_slug: dict[str, int] = field(default_factory=dict)
     views: list[str] = field(default_factory=list)  # analytics views re-created after the load
     views_error: str | None = None  # why they could not be (the load itself succeeded)
@@ -39,22 +40,26 @@ class RunStats:
     runs_error: str | None = None  # why the run's row in the runs table was not written
     session_repairs: dict[str, str] = field(default_factory=dict)  # --session-id: id -> outcome
     started_at: float = field(default_factory=time.time)
-    progress: Callable[[RunStats, str, int], None] | None = None  # (stats, slug, total count)
-    on_wait: Callable[[float, str], None] | None = None  # (seconds, why): a long wait begins
 
-    def count_request(self, method: str) -> None:
-        self.requests += 1
-        slug = self.current_slug
-        self.requests_by_slug[slug] = self.requests_by_slug.get(slug, 0) + 1
-        if method == "POST":
-            self.search_requests += 1
-        else:
-            self.get_requests += 1
-
-    def count_updated(self, slug: str, sessions: int) -> None:
-        self.updated[slug] = self.updated.get(slug, 0) + sessions
-
-    def announce_wait(self, seconds: float, why: str) -> None:
-        """Tell the progress output of a wait long enough (2 s or more) to look like a hang."""
-        if self.on_wait is not None and seconds >= 2:
-            self.on_wait(seconds, why)
+    def absorb(self, run: RunControl) -> None:
+        """Take the run's request counts and each cursor's decisions."""
+        counts = run.counts
+        self.requests, self.search_requests = counts.requests, counts.search_requests
+        self.get_requests, self.pages, self.retries = (
+            counts.get_requests,
+            counts.pages,
+            counts.retries,
+        )
+        self.rate_limited, self.rate_limit_wait = counts.rate_limited, counts.rate_limit_wait
+        self.pacing_wait, self.requests_by_slug = counts.pacing_wait, dict(counts.by_slug)
+        self.session_repairs = dict(run.session_repairs)
+        for cursor in run.cursors():
+            report = cursor.report
+            if report.order is not None:
+                self.order_seen[cursor.slug] = report.order
+            if report.refresh is not None:
+                self.refresh[cursor.slug] = report.refresh
+            if report.page_size is not None:
+                self.page_size[cursor.slug] = report.page_size
+            if report.updated:
+                self.updated[cursor.slug] = self.updated.get(cursor.slug, 0) + report.updated
