@@ -30,10 +30,10 @@ from .errors import (
     EXIT_CODES,
     ConfigError,
     DestinationError,
-    explain,
     known_secrets,
     redact,
 )
+from .explain import explain
 from .html_report import write_html
 from .interrupts import finishing, interruption, stop_on_signals
 from .pipeline import (
