@@ -43,7 +43,7 @@ from dlt import Pipeline
 
 from chaster_sessions import RunStats, chaster_source, checks, load
 from chaster_sessions.db import connection
-from chaster_sessions.errors import explain
+from chaster_sessions.explain import explain
 from chaster_sessions.pipeline import chaster_pipeline as build_pipeline
 from chaster_sessions.pipeline import configured_destination, configured_name, duckdb_destination
 from chaster_sessions.runner import run_lock

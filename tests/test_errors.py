@@ -14,7 +14,7 @@ import dlt
 import pytest
 
 from chaster_sessions import chaster_source
-from chaster_sessions.errors import explain, usable_destination_types
+from chaster_sessions.explain import explain, usable_destination_types
 from conftest import (
     ROOT,
     SLUG,

@@ -31,10 +31,10 @@ from .errors import (
     EXIT_CODES,
     ConfigError,
     DestinationError,
-    explain,
     known_secrets,
     redact,
 )
+from .explain import explain
 from .html_report import write_html
 from .interrupts import finishing, interruption, stop_on_signals
 from .pipeline import (
@@ -138,6 +138,13 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The options of `argv` (the process's own when None)."""
+    parser = argument_parser()
+    return parser.parse_args(join_dash_values(parser, sys.argv[1:] if argv is None else argv))
+
+
+def argument_parser() -> argparse.ArgumentParser:
+    """The command's options, in the order `--help` lists them."""
     codes = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES.items())
     parser = argparse.ArgumentParser(
         prog="chaster-sessions",
@@ -149,6 +156,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         ),
         formatter_class=HelpFormatter,
     )
+    _add_load_options(parser)
+    _add_destination_and_output_options(parser)
+    return parser
+
+
+def _add_load_options(parser: argparse.ArgumentParser) -> None:
+    """The DuckDB file or the demo, and which sessions: statuses, extensions, a full walk or
+    single sessions."""
     parser.add_argument(
         "--duckdb",
         metavar="PATH",
@@ -180,6 +195,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "with '-' works in both forms: --session-id -xBPLPd_TTiZ7QvQalwRd or "
         "--session-id=-xBPLPd_TTiZ7QvQalwRd",
     )
+
+
+def _add_destination_and_output_options(parser: argparse.ArgumentParser) -> None:
+    """Another destination, the pipeline's name, the report files and how much is printed."""
     parser.add_argument(
         "--destination",
         metavar="NAME",
@@ -207,7 +226,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--verbose", action="store_true", help="show dlt's logs and tracebacks")
     parser.add_argument("--quiet", action="store_true", help="no progress lines, summary only")
-    return parser.parse_args(join_dash_values(parser, sys.argv[1:] if argv is None else argv))
 
 
 def join_dash_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:

@@ -292,6 +292,79 @@ def _wearers(rows: list[dict[str, Any]]) -> str:
     return _figure("Sessions per wearer", chart, note)
 
 
+def _this_run(figures: dict[str, Any]) -> str:
+    """What this run did for the extension; nothing when it did not load it."""
+    if not figures:
+        return ""
+    return (
+        "<p>This run: "
+        + escape(
+            f"{figures['new']:,} new, {figures['updated']:,} re-read, "
+            f"{figures['newly_removed']:,} newly removed, {figures['requests']:,} requests"
+        )
+        + "</p>"
+    )
+
+
+def _running(daily: list[dict[str, Any]]) -> str:
+    running = [(r["day"], r["running_at_end_of_day"]) for r in daily]
+    return _figure(
+        "Sessions running over time",
+        line_chart(
+            [("running at end of day", COLORS["running"], running)],
+            "sessions running",
+            "sessions running at the end of each day",
+        ),
+    )
+
+
+def _outcomes_and_durations(outcomes: list[dict[str, Any]], dimension: str, label: str) -> str:
+    """How the sessions of each value of `dimension` ended, and how long the ended ones ran."""
+    rows = [r for r in outcomes if r["dimension"] == dimension]
+    ended = _figure(
+        f"Outcomes by {label}",
+        bar_chart(
+            [(r["value"], [r["running"], r["unlocked"], r["deserted"]]) for r in rows],
+            OUTCOME_SEGMENTS,
+            "sessions",
+            f"outcomes by {label}",
+        ),
+    )
+    durations = [
+        (r["value"], [r["median_duration_hours"] / 24, r["p90_duration_hours"] / 24])
+        for r in rows
+        if r["median_duration_hours"] is not None
+    ]
+    lasted = _figure(
+        f"Duration of ended sessions by {label}",
+        grouped_bar_chart(
+            durations,
+            DURATION_SERIES,
+            "duration of ended sessions, days",
+            f"duration by {label}",
+        ),
+    )
+    return ended + lasted
+
+
+def _co_extensions(rows: list[dict[str, Any]]) -> str:
+    return _figure(
+        "Other extensions on the same locks",
+        bar_chart(
+            [
+                (
+                    f"{r['other_name'] or r['other_extension']} ({r['share_of_sessions']:.0%})",
+                    [r["sessions"]],
+                )
+                for r in rows
+            ],
+            (("sessions", "#4a5568"),),
+            "your sessions whose lock also has it",
+            "co-extensions",
+        ),
+    )
+
+
 def _section(
     slug: str,
     views: dict[str, list[dict[str, Any]]],
@@ -299,82 +372,24 @@ def _section(
     today: date,
     last_load: datetime | None,
 ) -> str:
-    parts = [f'<section id="{escape(slug)}"><h2>{escape(slug)}</h2>']
-    parts.append(_figures_table(views["overview"][0] if views["overview"] else {}))
-    if figures:
-        parts.append(
-            "<p>This run: "
-            + escape(
-                f"{figures['new']:,} new, {figures['updated']:,} re-read, "
-                f"{figures['newly_removed']:,} newly removed, {figures['requests']:,} requests"
-            )
-            + "</p>"
-        )
-    parts.append(_started_and_ended(views["daily"], today, last_load))
-    running = [(r["day"], r["running_at_end_of_day"]) for r in views["daily"]]
-    parts.append(
-        _figure(
-            "Sessions running over time",
-            line_chart(
-                [("running at end of day", COLORS["running"], running)],
-                "sessions running",
-                "sessions running at the end of each day",
-            ),
-        )
-    )
-    for dimension, label in (("mode", "mode"), ("lock_type", "lock type")):
-        rows = [r for r in views["outcomes"] if r["dimension"] == dimension]
-        parts.append(
-            _figure(
-                f"Outcomes by {label}",
-                bar_chart(
-                    [(r["value"], [r["running"], r["unlocked"], r["deserted"]]) for r in rows],
-                    OUTCOME_SEGMENTS,
-                    "sessions",
-                    f"outcomes by {label}",
-                ),
-            )
-        )
-        durations = [
-            (r["value"], [r["median_duration_hours"] / 24, r["p90_duration_hours"] / 24])
-            for r in rows
-            if r["median_duration_hours"] is not None
+    """One extension's part of the page, in the order a reader scans it: its figures, this
+    run, sessions over time, how they ended, what else the locks run, config, wearers."""
+    return "".join(
+        [
+            f'<section id="{escape(slug)}"><h2>{escape(slug)}</h2>',
+            _figures_table(views["overview"][0] if views["overview"] else {}),
+            _this_run(figures),
+            _started_and_ended(views["daily"], today, last_load),
+            _running(views["daily"]),
+            _outcomes_and_durations(views["outcomes"], "mode", "mode"),
+            _outcomes_and_durations(views["outcomes"], "lock_type", "lock type"),
+            _co_extensions(views["co_extensions"]),
+            f"<figure><figcaption>Config values by setting (the {CONFIG_VALUES_PER_SETTING} "
+            f"most common of each)</figcaption>{_config_table(views['config_values'])}</figure>",
+            _wearers(views["wearers"]),
+            "</section>",
         ]
-        parts.append(
-            _figure(
-                f"Duration of ended sessions by {label}",
-                grouped_bar_chart(
-                    durations,
-                    DURATION_SERIES,
-                    "duration of ended sessions, days",
-                    f"duration by {label}",
-                ),
-            )
-        )
-    parts.append(
-        _figure(
-            "Other extensions on the same locks",
-            bar_chart(
-                [
-                    (
-                        f"{r['other_name'] or r['other_extension']} ({r['share_of_sessions']:.0%})",
-                        [r["sessions"]],
-                    )
-                    for r in views["co_extensions"]
-                ],
-                (("sessions", "#4a5568"),),
-                "your sessions whose lock also has it",
-                "co-extensions",
-            ),
-        )
     )
-    parts.append(
-        f"<figure><figcaption>Config values by setting (the {CONFIG_VALUES_PER_SETTING} most "
-        f"common of each)</figcaption>{_config_table(views['config_values'])}</figure>"
-    )
-    parts.append(_wearers(views["wearers"]))
-    parts.append("</section>")
-    return "".join(parts)
 
 
 def render(views: dict[str, Any], result: LoadResult, made_at: datetime) -> str:

@@ -18,7 +18,8 @@ import dlt
 
 from .analytics import DIALECTS
 from .db import connection, query
-from .errors import ChasterError, ViewsError, explain, known_secrets, redact
+from .errors import ChasterError, ViewsError, known_secrets, redact
+from .explain import explain
 from .interrupts import interruption
 from .stats import RunStats
 
