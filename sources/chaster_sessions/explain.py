@@ -29,7 +29,6 @@ from dlt.common.destination.exceptions import DestinationException, UnknownDesti
 from dlt.common.destination.reference import DestinationReference
 from dlt.common.schema.exceptions import DataValidationError
 
-from .settings import coercion_error
 from .errors import (
     ChasterError,
     ConfigError,
@@ -38,6 +37,7 @@ from .errors import (
     SchemaContractError,
     chain,
 )
+from .settings import coercion_error
 
 _CREDENTIALS_IN_URL = re.compile(r"://[^/@\s]+@")
 
