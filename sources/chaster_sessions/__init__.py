@@ -86,29 +86,9 @@ def chaster_source(
     `analytics` views. A plain `pipeline.run` is complete but does none of these.
 
     Args:
-        api_token: Developer token of the extension's application (a secret).
-        extension_slug: One slug, a list, a JSON list or comma-separated slugs.
-        status: "locked", "unlocked", "deserted" or "all".
-        page_size: Sessions per search request, 1..100. Unset: 100, or the largest size the API
-            accepts (learned from its refusal and kept in state).
-        base_url: API root. https, or http to a loopback address only.
-        allow_insecure_http: Allow plain http to another host (the token travels in clear).
-        sort_order: "auto" detects the API's order from the data; "asc"/"desc" force it.
-        requests_per_minute: Request budget; requests are spaced evenly under it.
-        max_rate_limit_wait: Seconds of waiting on 429s before the run gives up.
-        max_attempts: Tries per request on 5xx, resets, timeouts and bodies that are not JSON.
-        request_timeout: Seconds to wait for an answer before a try counts as failed.
-        refresh: Re-read the sessions that were running at the previous run.
-        chunk_pages: Pages per committed chunk when `load` runs the source (0: no limit).
-        chunk_seconds: Seconds per committed chunk when `load` runs the source (0: no limit).
-        privacy: "full", or "pseudonymous" (keyed hashes for people; needs `pseudonym_key`).
-        store_credentials: Keep `lock.offerToken`, `lock.combination` and shared-lock passwords.
-        pseudonym_key: Key of the pseudonyms (a secret).
-        schema_contract: dlt's contract mode for schema changes: "evolve" (default), "freeze"
-            (a run that would add a table, column or value type fails and writes nothing),
-            "discard_row" or "discard_value".
-        full_sweep_every_days: Re-read every session (status "all") when the last full sweep
-            began this many days ago or more, chunk by chunk; 0: every run.
+        Each argument but the last two is a key of the settings table, `settings.SETTINGS`
+        (type, default, allowed values and meaning; the README prints it), checked by
+        `Settings.build` before the first request.
         full_refresh: Walk every session again instead of starting from the stored cursors.
         session_ids: Only re-read these sessions, one GET each (404: marked removed); no walk,
             no refresh, no cursor moves.

@@ -181,14 +181,7 @@ def walk_new_sessions(
         _check_order(cursor, sort_order, slug, after, ids)
         high = cursor.high
         new = [s for s, pid in zip(results, ids, strict=False) if high is None or pid > high]
-        if cursor.order == "asc":
-            if ids:
-                cursor.high = max(ids[-1], high) if high else ids[-1]
-            cursor.walk_top = cursor.walk_after = None
-        elif ids:
-            if new:
-                cursor.walk_top = cursor.walk_top or ids[0]
-            cursor.walk_after = ids[-1]
+        _advance(cursor, ids, bool(new))
         if new:
             yield new
         reached_known = cursor.order == "desc" and len(new) < len(ids)
@@ -203,6 +196,19 @@ def walk_new_sessions(
         if stop is not None and stop.reached():
             break
     result.order = cursor.order or "unknown"
+
+
+def _advance(cursor: Cursor, ids: list[str], any_new: bool) -> None:
+    """Move the cursor past a page: an ascending walk raises `high`; a descending one keeps the
+    top of the walk and where it stands, and raises `high` only once complete (`_finish_walk`)."""
+    if cursor.order == "asc":
+        if ids:
+            cursor.high = max(ids[-1], cursor.high) if cursor.high else ids[-1]
+        cursor.walk_top = cursor.walk_after = None
+    elif ids:
+        if any_new:
+            cursor.walk_top = cursor.walk_top or ids[0]
+        cursor.walk_after = ids[-1]
 
 
 def _check_order(
