@@ -41,7 +41,6 @@ SLOWEST_FIRST = (
     "test_crash_safety.py::test_killed_runs_resume_and_converge",
     "test_crash_safety.py::test_resumed_run_says_so",
     "test_first_contact.py::test_a_killed_descending_backfill_resumes_whole",
-    "test_first_load.py::test_credentials_are_not_stored",
     "test_dagster.py::test_dagster_command_line_runs_load_and_checks_in_a_row",
     "test_two_pipelines.py::test_runs_into_two_files_go_side_by_side",
     "test_two_pipelines.py::test_a_killed_run_is_resumed_by_its_own_destination_only",
@@ -220,6 +219,25 @@ def killed_after_commits(home: Path, commits: int, *args: str, env: dict[str, st
     proc.wait()
 
 
+def run_once_under(folder: Path, standin: StandIn, *args: str, **settings: str) -> CliResult:
+    """Run the command in its own process, isolated under `folder` as `home` isolates a test:
+    the load of a module-scoped fixture that several tests only read."""
+    project = folder / "project"
+    (project / ".dlt").mkdir(parents=True, exist_ok=True)
+    env = process_env(
+        drop=("DLT_", "RUNTIME__"),
+        DLT_DATA_DIR=str(folder / "dlt"),
+        DLT_PROJECT_DIR=str(project),
+        RUNTIME__LOG_LEVEL="ERROR",
+        **standin_env(standin, **settings),
+    )
+    done = subprocess.run(
+        [sys.executable, str(SESSIONS_PY), "--quiet", *args],
+        cwd=folder, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    return CliResult(done.returncode, done.stdout, done.stderr)
+
+
 def pipeline_folders(home: Path, name: str = "chaster") -> list[Path]:
     """The local folders dlt was given for pipeline `name` under `home`: one per destination."""
     return sorted((home / "dlt" / "pipelines").glob(f"{name}@*"))
@@ -318,16 +336,19 @@ def db_snapshot(path: Path) -> dict[str, Any]:
 def values_found(path: Path | str, needles: set[str]) -> set[str]:
     """Which of `needles` occur inside any value of any table (DuckDB compresses its file, so
     searching the bytes would prove nothing)."""
-    found: set[str] = set()
+    # every value of every row, joined by NULs that no needle holds: a needle is found in the
+    # whole text exactly when it is found in one value, with one search per needle, not per row
+    assert not any("\x00" in n for n in needles)
+    values: list[str] = []
     with duckdb.connect(str(path), read_only=True) as con:
         tables = con.execute(
             "select table_schema, table_name from information_schema.tables"
         ).fetchall()
         for schema, table in tables:
             for row in con.execute(f'select * from "{schema}"."{table}"').fetchall():  # noqa: S608
-                text = "\x00".join(str(v) for v in row if v is not None)
-                found.update(n for n in needles if n in text)
-    return found
+                values.extend(str(v) for v in row if v is not None)
+    text = "\x00".join(values)
+    return {n for n in needles if n in text}
 
 
 # -- a throwaway PostgreSQL server on loopback, for the destination tests ------------------------
