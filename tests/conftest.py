@@ -11,6 +11,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -28,6 +29,7 @@ import pytest
 from chaster_standin import Population, StandIn, StandInConfig
 
 ROOT = Path(__file__).resolve().parents[1]
+SESSIONS_PY = ROOT / "pipelines" / "sessions.py"
 SLUG = "example-extension"
 TOKEN = "test-token-7f3a9c2e51"
 
@@ -39,7 +41,6 @@ SLOWEST_FIRST = (
     "test_crash_safety.py::test_killed_runs_resume_and_converge",
     "test_crash_safety.py::test_resumed_run_says_so",
     "test_first_contact.py::test_a_killed_descending_backfill_resumes_whole",
-    "test_first_load.py::test_credentials_are_not_stored",
     "test_dagster.py::test_dagster_command_line_runs_load_and_checks_in_a_row",
     "test_two_pipelines.py::test_runs_into_two_files_go_side_by_side",
     "test_two_pipelines.py::test_a_killed_run_is_resumed_by_its_own_destination_only",
@@ -164,6 +165,14 @@ def standin_env(standin: StandIn, **settings: str) -> dict[str, str]:
     return env
 
 
+def process_env(*, drop: tuple[str, ...] = (), **extra: str) -> dict[str, str]:
+    """This process's environment for a child a user would start: without the `SOURCES__*`
+    settings and the `PYTHONPATH` a test may have set (and any `drop` prefix), plus `extra`."""
+    dropped = ("SOURCES__", "PYTHONPATH", *drop)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
+    return {**env, **extra}
+
+
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
     """Run the pipeline's main() in this process (fast; env vars are read per run)."""
     from chaster_sessions.cli import main
@@ -177,12 +186,55 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
 def run_process(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> CliResult:
     """Run `python pipelines/sessions.py` as a user would, in its own process."""
     done = subprocess.run(
-        [sys.executable, str(ROOT / "pipelines" / "sessions.py"), *args],
+        [sys.executable, str(SESSIONS_PY), *args],
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},
         timeout=timeout,
     )
+    return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+def start_process(
+    *args: str, env: dict[str, str] | None = None, script: Path = SESSIONS_PY, quiet: bool = False
+) -> subprocess.Popen[str]:
+    """Start `python <script>` (the command, by default) without waiting for it, for a test that
+    signals it or runs something beside it; `quiet` sends its output nowhere."""
+    output = subprocess.DEVNULL if quiet else subprocess.PIPE
+    return subprocess.Popen(
+        [sys.executable, str(script), *args],
+        env={**os.environ, **(env or {})},
+        stdout=output,
+        stderr=output,
+        text=True,
+    )
+
+
+def killed_after_commits(home: Path, commits: int, *args: str, env: dict[str, str]) -> None:
+    """Run the command under `home` and SIGKILL it (a crash, an out-of-memory kill) once it has
+    committed `commits` chunks."""
+    proc = start_process(*args, env=env, quiet=True)
+    wait_for_commits(home, commits)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+def run_once_under(folder: Path, standin: StandIn, *args: str, **settings: str) -> CliResult:
+    """Run the command in its own process, isolated under `folder` as `home` isolates a test:
+    the load of a module-scoped fixture that several tests only read."""
+    project = folder / "project"
+    (project / ".dlt").mkdir(parents=True, exist_ok=True)
+    env = process_env(
+        drop=("DLT_", "RUNTIME__"),
+        DLT_DATA_DIR=str(folder / "dlt"),
+        DLT_PROJECT_DIR=str(project),
+        RUNTIME__LOG_LEVEL="ERROR",
+        **standin_env(standin, **settings),
+    )
+    done = subprocess.run(
+        [sys.executable, str(SESSIONS_PY), "--quiet", *args],
+        cwd=folder, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
     return CliResult(done.returncode, done.stdout, done.stderr)
 
 
@@ -222,6 +274,34 @@ def stored_sessions(path: Path | str) -> dict[str, str]:
     return dict(query(path, "select session_id, lock__status from chaster.sessions"))
 
 
+def removed_sessions(path: Path | str) -> set[str]:
+    """The session ids marked removed (gone from the API, kept in DuckDB)."""
+    rows = query(path, "select session_id from chaster.sessions where removed_at is not null")
+    return {session_id for (session_id,) in rows}
+
+
+def duplicates_sql(dataset: str = "chaster") -> str:
+    """Counts the rows of `dataset`.sessions beyond one per session: what an interrupted load
+    must never leave (on DuckDB and PostgreSQL alike)."""
+    return f"select count(*) - count(distinct session_id) from {dataset}.sessions"  # noqa: S608
+
+
+def duplicate_rows(path: Path | str, dataset: str = "chaster") -> int:
+    """How many rows of `dataset`.sessions in a DuckDB file are duplicates."""
+    return query(path, duplicates_sql(dataset))[0][0]
+
+
+def cursors(home: Path) -> dict[str, tuple[Any, Any, Any]]:
+    """Each stored cursor (`slug|status`) of the one pipeline under `home`: its high mark, the
+    order it saw and when its last sweep began."""
+    from chaster_sessions import cursor_states
+
+    return {
+        key: (entry.get("high"), entry.get("order"), entry.get("last_sweep"))
+        for key, entry in cursor_states(attach(home))["cursors"].items()
+    }
+
+
 def present_sessions(path: Path | str) -> dict[str, str]:
     """session_id -> lock status of the sessions not marked removed: what the API has now."""
     return dict(
@@ -256,16 +336,19 @@ def db_snapshot(path: Path) -> dict[str, Any]:
 def values_found(path: Path | str, needles: set[str]) -> set[str]:
     """Which of `needles` occur inside any value of any table (DuckDB compresses its file, so
     searching the bytes would prove nothing)."""
-    found: set[str] = set()
+    # every value of every row, joined by NULs that no needle holds: a needle is found in the
+    # whole text exactly when it is found in one value, with one search per needle, not per row
+    assert not any("\x00" in n for n in needles)
+    values: list[str] = []
     with duckdb.connect(str(path), read_only=True) as con:
         tables = con.execute(
             "select table_schema, table_name from information_schema.tables"
         ).fetchall()
         for schema, table in tables:
             for row in con.execute(f'select * from "{schema}"."{table}"').fetchall():  # noqa: S608
-                text = "\x00".join(str(v) for v in row if v is not None)
-                found.update(n for n in needles if n in text)
-    return found
+                values.extend(str(v) for v in row if v is not None)
+    text = "\x00".join(values)
+    return {n for n in needles if n in text}
 
 
 # -- a throwaway PostgreSQL server on loopback, for the destination tests ------------------------

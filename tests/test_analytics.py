@@ -15,7 +15,11 @@ from typing import Any
 import duckdb
 import pytest
 
-from conftest import SLUG, configure, end_delete_add, query, run_cli
+from chaster_standin import Population, StandIn, StandInConfig
+from conftest import SLUG, TOKEN, configure, end_delete_add, query, run_cli, run_once_under
+
+# one worker runs the module, so its load is made once (pytest-xdist --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("analytics")
 
 OTHER = "other-extension"
 VIEWS = {"sessions", "daily", "outcomes", "co_extensions", "config_values", "wearers", "overview"}
@@ -71,15 +75,26 @@ def _view(path: Path | str, name: str, order: str = "1") -> list[dict[str, Any]]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+@pytest.fixture(scope="module")
+def loaded_once(tmp_path_factory):
+    """Two extensions, loaded, then changed (ended, deleted, new) and loaded again: once for
+    the tests below, which only read it."""
+    folder = tmp_path_factory.mktemp("analytics")
+    with StandIn(Population({SLUG: 600, OTHER: 200}), StandInConfig(token=TOKEN)) as api:
+        slugs = f"{SLUG},{OTHER}"
+        first = run_once_under(folder, api, "--duckdb", "out.duckdb", extension_slug=slugs)
+        assert first.code == 0, first.err
+        end_delete_add(api)
+        result = run_once_under(folder, api, "--duckdb", "out.duckdb", extension_slug=slugs)
+        assert result.code == 0, result.err
+        yield api, result, folder
+
+
 @pytest.fixture
-def loaded(make_api, home, monkeypatch, capsys):
-    """Two extensions, loaded, then changed (ended, deleted, new) and loaded again."""
-    api = make_api({SLUG: 600, OTHER: 200})
-    configure(monkeypatch, api, slug=f"{SLUG},{OTHER}")
-    assert run_cli(capsys, "--duckdb", "out.duckdb").code == 0
-    end_delete_add(api)
-    result = run_cli(capsys, "--duckdb", "out.duckdb")
-    assert result.code == 0, result.err
+def loaded(loaded_once, monkeypatch):
+    """The module's load, with the test in its folder."""
+    api, result, folder = loaded_once
+    monkeypatch.chdir(folder)
     return api, result
 
 

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 import time
 
 from chaster_sessions.cli import DEMO_SESSIONS, demo_population
-from conftest import ROOT, SLUG, TOKEN, query, run_process, standin_env, stored_sessions
+from conftest import (
+    SLUG,
+    TOKEN,
+    query,
+    run_process,
+    standin_env,
+    start_process,
+    stored_sessions,
+)
 
 
 def test_help_lists_options_and_exit_codes(home):
@@ -64,13 +69,7 @@ def test_malformed_config_toml_is_one_line(home):
 def test_second_run_while_one_is_going_exits_with_its_own_code(home, make_api):
     api = make_api(400, latency=0.15)  # 4 pages, slow enough to overlap
     env = standin_env(api)
-    first = subprocess.Popen(
-        [sys.executable, str(ROOT / "pipelines" / "sessions.py"), "--duckdb", "out.duckdb"],
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    first = start_process("--duckdb", "out.duckdb", env=env)
     deadline = time.monotonic() + 30
     while api.count("search") == 0 and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -10,14 +10,21 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
 from chaster_standin import Population, StandIn, StandInConfig
-from conftest import ROOT, SLUG, TOKEN, query, run_process, standin_env, wait_for_commits
+from conftest import (
+    SLUG,
+    TOKEN,
+    duplicate_rows,
+    killed_after_commits,
+    query,
+    run_process,
+    standin_env,
+    start_process,
+)
 
 
 def _kill_trials(tmp_path, trials: int, kills: int, seed: int) -> list[tuple[int, int]]:
@@ -36,12 +43,7 @@ def _kill_trials(tmp_path, trials: int, kills: int, seed: int) -> list[tuple[int
             db = tmp_path / f"trial{trial}.duckdb"
             killed = 0
             for _ in range(kills):
-                proc = subprocess.Popen(
-                    [sys.executable, str(ROOT / "pipelines" / "sessions.py"), "--duckdb", str(db)],
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
+                proc = start_process("--duckdb", str(db), env=env, quiet=True)
                 time.sleep(rng.uniform(1.5, 4.5))  # past dlt's import, into the chunks
                 if proc.poll() is None:
                     proc.send_signal(signal.SIGKILL)
@@ -52,8 +54,7 @@ def _kill_trials(tmp_path, trials: int, kills: int, seed: int) -> list[tuple[int
             truth = api.population.truth(SLUG)
             stored = dict(query(db, "select session_id, lock__status from chaster.sessions"))
             assert stored == truth, f"trial {trial}: {len(stored)} stored, {len(truth)} in the API"
-            dupes = query(db, "select count(*) - count(distinct session_id) from chaster.sessions")
-            assert dupes[0][0] == 0
+            assert duplicate_rows(db) == 0
             outcomes.append((killed, len(stored)))
         finally:
             api.stop()
@@ -69,15 +70,7 @@ def test_killed_runs_resume_and_converge(tmp_path, home):
 def test_resumed_run_says_so(tmp_path, home, make_api):
     api = make_api(4000, latency=0.02)
     env = standin_env(api, chunk_pages="2")
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "pipelines" / "sessions.py"), "--duckdb", "out.duckdb"],
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_for_commits(home, 2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    killed_after_commits(home, 2, "--duckdb", "out.duckdb", env=env)
     committed = query("out.duckdb", "select count(*) from chaster.sessions")[0][0]
     assert 0 < committed < 4000
     api.clear_log()

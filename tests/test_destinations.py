@@ -14,6 +14,7 @@ from conftest import (
     PG_PASSWORD,
     SLUG,
     configure,
+    duplicates_sql,
     pg_query,
     present_sessions,
     run_cli,
@@ -31,7 +32,7 @@ def _present(url: str) -> dict[str, str]:
 
 
 def _duplicates(url: str) -> int:
-    return pg_query(url, "select count(*) - count(distinct session_id) from chaster.sessions")[0][0]
+    return pg_query(url, duplicates_sql())[0][0]
 
 
 def test_postgres_full_incremental_and_freshness_runs(

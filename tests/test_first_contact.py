@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -26,12 +25,13 @@ from conftest import (
     SLUG,
     TOKEN,
     configure,
+    killed_after_commits,
+    process_env,
     query,
     run_cli,
     run_process,
     standin_env,
     stored_sessions,
-    wait_for_commits,
 )
 
 README = (ROOT / "README.md").read_text()
@@ -40,10 +40,9 @@ README = (ROOT / "README.md").read_text()
 def _user_env(api, tmp: Path) -> dict[str, str]:
     """What a user sets, as the README says: token and slug (and, here, the stand-in's URL);
     nothing points at a test folder for settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DLT_PROJECT"))}
-    env.update(standin_env(api))
-    env["DLT_DATA_DIR"] = str(tmp / "dlt-home")
-    return env
+    return process_env(
+        drop=("DLT_PROJECT",), DLT_DATA_DIR=str(tmp / "dlt-home"), **standin_env(api)
+    )
 
 
 def _run_in(folder: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -280,12 +279,7 @@ def test_an_explicit_page_size_above_the_cap_names_the_setting(make_api, home, m
 
 def test_a_killed_descending_backfill_resumes_whole(make_api, home, tmp_path):
     api = make_api(3000, order="desc", latency=0.03)
-    env = {**os.environ, **standin_env(api, chunk_pages="2")}
-    command = [sys.executable, str(ROOT / "pipelines" / "sessions.py"), "--duckdb", "out.duckdb"]
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for_commits(home, 2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    killed_after_commits(home, 2, "--duckdb", "out.duckdb", env=standin_env(api, chunk_pages="2"))
     committed = query("out.duckdb", "select count(*) from chaster.sessions")[0][0]
     assert 0 < committed < 3000
     # while nobody ran: new sessions above the cut walk's top, some of them already ended

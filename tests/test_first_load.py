@@ -7,8 +7,14 @@ import re
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from chaster_sessions.privacy import scrub
-from conftest import SLUG, configure, query, run_cli, stored_sessions, values_found
+from chaster_standin import Population, StandIn, StandInConfig
+from conftest import SLUG, TOKEN, query, run_once_under, stored_sessions, values_found
+
+# one worker runs the module, so its load is made once (pytest-xdist --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("first_load")
 
 JSON_KEYS = {"config", "data", "userData"}
 
@@ -40,10 +46,27 @@ def expected_child_rows(sessions: list[dict[str, Any]]) -> Counter[str]:
     return rows
 
 
-def test_first_load_stores_every_session_and_child_row(api, home, monkeypatch, capsys):
-    configure(monkeypatch, api)
-    result = run_cli(capsys, "--duckdb", "out.duckdb")
-    assert result.code == 0, result.err
+@pytest.fixture(scope="module")
+def first_load(tmp_path_factory):
+    """3000 sessions of one extension, ascending, loaded once into a new file: every test here
+    only reads that load."""
+    folder = tmp_path_factory.mktemp("first_load")
+    with StandIn(Population(3000), StandInConfig(token=TOKEN)) as api:
+        result = run_once_under(folder, api, "--duckdb", "out.duckdb")
+        assert result.code == 0, result.err
+        yield api, result, folder
+
+
+@pytest.fixture
+def loaded(first_load, monkeypatch):
+    """The module's load, with the test in its folder."""
+    api, result, folder = first_load
+    monkeypatch.chdir(folder)
+    return api, result
+
+
+def test_first_load_stores_every_session_and_child_row(loaded):
+    api, result = loaded
     truth = api.population.truth(SLUG)
     assert stored_sessions("out.duckdb") == truth
     assert query("out.duckdb", "select count(*), count(distinct session_id) from chaster.sessions")[
@@ -61,9 +84,8 @@ def test_first_load_stores_every_session_and_child_row(api, home, monkeypatch, c
     assert "API sort order seen: asc" in result.out
 
 
-def test_values_keep_their_types(api, home, monkeypatch, capsys):
-    configure(monkeypatch, api)
-    assert run_cli(capsys, "--duckdb", "out.duckdb").code == 0
+@pytest.mark.usefixtures("loaded")
+def test_values_keep_their_types():
     types = dict(
         query(
             "out.duckdb",
@@ -93,9 +115,8 @@ def test_values_keep_their_types(api, home, monkeypatch, capsys):
     assert not [c for c in ext_types if c.startswith("config__")]
 
 
-def test_digit_only_ids_stay_exact_strings(api, home, monkeypatch, capsys):
-    configure(monkeypatch, api)
-    assert run_cli(capsys, "--duckdb", "out.duckdb").code == 0
+def test_digit_only_ids_stay_exact_strings(loaded):
+    api, _ = loaded
     digit_ids = [
         api.population.session(s)["paginationId"]
         for s in api.population.session_ids(SLUG)
@@ -112,9 +133,8 @@ def test_digit_only_ids_stay_exact_strings(api, home, monkeypatch, capsys):
     assert stored == set(digit_ids)  # leading zeros and all 24 digits intact
 
 
-def test_spot_check_one_session_field_by_field(api, home, monkeypatch, capsys):
-    configure(monkeypatch, api)
-    assert run_cli(capsys, "--duckdb", "out.duckdb").code == 0
+def test_spot_check_one_session_field_by_field(loaded):
+    api, _ = loaded
     session_id = next(
         s
         for s in api.population.session_ids(SLUG)
@@ -148,9 +168,8 @@ def test_spot_check_one_session_field_by_field(api, home, monkeypatch, capsys):
     ]
 
 
-def test_credentials_are_not_stored(api, home, monkeypatch, capsys):
-    configure(monkeypatch, api)
-    assert run_cli(capsys, "--duckdb", "out.duckdb").code == 0
+def test_credentials_are_not_stored(loaded):
+    api, _ = loaded
     columns = {
         row[0]
         for row in query(

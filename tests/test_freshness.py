@@ -7,12 +7,16 @@ import math
 
 import pytest
 
-from conftest import SLUG, configure, present_sessions, query, run_cli, stored_sessions
-
-
-def _removed(path: str) -> set[str]:
-    rows = query(path, "select session_id from chaster.sessions where removed_at is not null")
-    return {r[0] for r in rows}
+from conftest import (
+    SLUG,
+    configure,
+    duplicate_rows,
+    present_sessions,
+    query,
+    removed_sessions,
+    run_cli,
+    stored_sessions,
+)
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
@@ -44,19 +48,14 @@ def test_refresh_by_locked_sweep_and_gets(make_api, home, monkeypatch, capsys, o
         and "full sweep" not in result.out.split("refresh:")[1].split("<=")[0]
     )
     assert present_sessions("out.duckdb") == pop.truth(SLUG)
-    assert _removed("out.duckdb") == set(deleted)
+    assert removed_sessions("out.duckdb") == set(deleted)
     assert set(new + old_lock) <= set(stored_sessions("out.duckdb"))
     assert stored_sessions("out.duckdb")[ended[0]] == "deserted"
     data = query(
         "out.duckdb", "select data from chaster.sessions where session_id = ?", [changed[0]]
     )
     assert json.loads(data[0][0])["score"] == 42
-    assert (
-        query("out.duckdb", "select count(*) - count(distinct session_id) from chaster.sessions")[
-            0
-        ][0]
-        == 0
-    )
+    assert duplicate_rows("out.duckdb") == 0
 
 
 def test_refresh_by_full_sweep_when_cheaper(make_api, home, monkeypatch, capsys):
@@ -79,7 +78,7 @@ def test_refresh_by_full_sweep_when_cheaper(make_api, home, monkeypatch, capsys)
     assert api.count("search") == 1 + 1 + 3
     assert api.count("get") == 0
     assert present_sessions("out.duckdb") == pop.truth(SLUG)
-    assert _removed("out.duckdb") == {locked[-1], gone_long_ago}
+    assert removed_sessions("out.duckdb") == {locked[-1], gone_long_ago}
 
 
 def test_child_rows_of_an_updated_session_are_replaced(make_api, home, monkeypatch, capsys):
@@ -108,10 +107,10 @@ def test_a_removed_session_that_comes_back_is_cleared(make_api, home, monkeypatc
     victim = pop.session_ids(SLUG, "locked")[0]
     pop.delete(victim)
     assert run_cli(capsys, "--duckdb", "out.duckdb").code == 0
-    assert _removed("out.duckdb") == {victim}
+    assert removed_sessions("out.duckdb") == {victim}
     pop.restore(victim)
     assert run_cli(capsys, "--duckdb", "out.duckdb", "--full-refresh").code == 0
-    assert _removed("out.duckdb") == set()
+    assert removed_sessions("out.duckdb") == set()
     assert present_sessions("out.duckdb") == pop.truth(SLUG)
 
 
@@ -135,7 +134,7 @@ def test_full_refresh_converges_and_keeps_user_objects(make_api, home, monkeypat
     assert result.code == 0, result.err
     assert "4 newly removed" in result.out
     assert present_sessions("out.duckdb") == pop.truth(SLUG)
-    assert _removed("out.duckdb") == set(ended_and_deleted)
+    assert removed_sessions("out.duckdb") == set(ended_and_deleted)
     assert query("out.duckdb", "select count(*) from analysis.locked")[0][0] == len(
         pop.truth(SLUG, "locked")
     )

@@ -7,23 +7,28 @@ from the previous layout's files.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import duckdb
 import pytest
 
-from conftest import ROOT, SLUG, configure, query, run_process, standin_env
+from conftest import (
+    ROOT,
+    SLUG,
+    configure,
+    duplicate_rows,
+    process_env,
+    query,
+    run_process,
+    standin_env,
+    stored_sessions,
+)
 
-OLD_LAYOUT_COMMIT = "01f563f"  # the last commit with sources/chaster and pipelines/sessions.py
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "PYTHONPATH"))}
-    return {**env, **extra}
+OLD_LAYOUT = Path(__file__).parent / "fixtures" / "layout_0_1"  # what version 0.1 wrote
 
 
 # it copies the project root, where test_first_contact writes a database part-way: under
@@ -47,7 +52,7 @@ def test_pip_install_from_a_copy_gives_the_console_script(tmp_path):
     assert (site / "chaster_sessions" / "README.md").is_file()
     assert (site / "chaster_sessions" / "requirements.txt").is_file()
     assert (site / "chaster_standin" / "server.py").is_file()
-    env = _env(PYTHONPATH=str(site), DLT_DATA_DIR=str(tmp_path / "dlt"))
+    env = process_env(PYTHONPATH=str(site), DLT_DATA_DIR=str(tmp_path / "dlt"))
     script = prefix / "bin" / "chaster-sessions"
     helped = subprocess.run([str(script), "--help"], capture_output=True, text=True, env=env)
     assert helped.returncode == 0, helped.stderr
@@ -93,8 +98,7 @@ def test_both_doors_read_the_same_settings_from_any_folder(make_api, tmp_path):
     (checkout / ".dlt" / "secrets.toml").write_text(
         '[sources.chaster]\napi_token = "test-token-7f3a9c2e51"\n'
     )
-    env = {k: v for k, v in _env().items() if not k.startswith(("DLT_", "RUNTIME__"))}
-    env["PYTHONPATH"] = str(checkout / "sources")
+    env = process_env(drop=("DLT_", "RUNTIME__"), PYTHONPATH=str(checkout / "sources"))
 
     def run(door: str, cwd: Path, **extra: str) -> tuple[int, str, str]:
         cwd.mkdir(parents=True, exist_ok=True)
@@ -147,7 +151,7 @@ def test_a_plain_pipeline_run_is_complete_and_a_second_brings_it_level(make_api,
     folder.mkdir()
     (folder / "plain.py").write_text(PLAIN_RUN)
     # the runner's chunk settings are in the environment: a plain run must ignore them
-    env = _env(
+    env = process_env(
         PYTHONPATH=str(ROOT / "sources"),
         DLT_DATA_DIR=str(tmp_path / "dlt"),
         SOURCES__CHASTER__CHUNK_PAGES="3",
@@ -174,10 +178,7 @@ def test_a_plain_pipeline_run_is_complete_and_a_second_brings_it_level(make_api,
         database, "select data from sessions_data.sessions where session_id = ?", [running[5]]
     )
     assert json.loads(data[0][0])["score"] == 7
-    dupes = query(
-        database, "select count(*) - count(distinct session_id) from sessions_data.sessions"
-    )
-    assert dupes == [(0,)]
+    assert duplicate_rows(database, "sessions_data") == 0
 
 
 CHUNKED_RUN = """
@@ -200,7 +201,7 @@ def test_a_clean_load_prints_no_dlt_warning(make_api, tmp_path, script):
     such columns, nor must the objects a self-lock has as null (`lock.keyholder`)."""
     api = make_api(1200)
     (tmp_path / "run.py").write_text(script)
-    env = _env(PYTHONPATH=str(ROOT / "sources"), DLT_DATA_DIR=str(tmp_path / "dlt"))
+    env = process_env(PYTHONPATH=str(ROOT / "sources"), DLT_DATA_DIR=str(tmp_path / "dlt"))
     env = {k: v for k, v in env.items() if not k.startswith("RUNTIME__")}  # dlt's default level
     env["SOURCES__CHASTER__REQUESTS_PER_MINUTE"] = "100000"
     args = [sys.executable, "run.py", "test-token-7f3a9c2e51", SLUG, api.url]
@@ -245,7 +246,7 @@ def test_the_source_folder_copied_into_a_project_runs_its_example(make_api, tmp_
         ignore=shutil.ignore_patterns("__pycache__"),
     )
     shutil.copy(ROOT / "sources" / "chaster_sessions_pipeline.py", project)
-    env = _env(DLT_DATA_DIR=str(tmp_path / "dlt"), **standin_env(api))
+    env = process_env(DLT_DATA_DIR=str(tmp_path / "dlt"), **standin_env(api))
     done = subprocess.run(
         [sys.executable, "chaster_sessions_pipeline.py"],
         cwd=project, env=env, capture_output=True, text=True, timeout=300,
@@ -257,35 +258,18 @@ def test_the_source_folder_copied_into_a_project_runs_its_example(make_api, tmp_
     ]
 
 
-def _old_layout(tmp_path: Path) -> Path:
-    """The project as it was before the package split, from git history."""
-    old = tmp_path / "old"
-    old.mkdir()
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", OLD_LAYOUT_COMMIT], capture_output=True, timeout=60
-    )
-    if archive.returncode != 0:
-        pytest.fail(f"git history is needed for the upgrade test: {archive.stderr.decode()}")
-    subprocess.run(["tar", "-x", "-C", str(old)], input=archive.stdout, check=True)
-    return old
-
-
-def test_a_database_and_state_of_the_old_layout_keep_loading(make_api, home, tmp_path):
-    old = _old_layout(tmp_path)
-    api = make_api(700)
+def test_a_database_and_state_of_the_old_layout_keep_loading(make_api, home):
+    """Version 0.1's tables, dlt schema, state and cursor (tests/fixtures/layout_0_1, written
+    by that version against this population) keep loading: the cursor goes on, nothing reloads."""
+    api = make_api(12)
+    with duckdb.connect(str(home / "up.duckdb")) as con:
+        con.execute(f"import database '{OLD_LAYOUT}'")
+    assert stored_sessions(home / "up.duckdb") == api.population.truth(SLUG)
+    [(high,)] = query(home / "up.duckdb", "select max(pagination_id) from chaster.sessions")
     env = standin_env(api)
-    old_command = [sys.executable, str(old / "pipelines" / "sessions.py"), "--quiet"]
-    written = subprocess.run(
-        [*old_command, "--duckdb", "up.duckdb"],
-        env={**os.environ, **env, "PYTHONPATH": ""},
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert written.returncode == 0, written.stderr
-    assert query("up.duckdb", "select count(*) from chaster.sessions") == [(700,)]
     api.population.add(SLUG, 5)
     ended = api.population.session_ids(SLUG, "locked")[0]
     api.population.end(ended, "unlocked")
-    api.clear_log()
     result = run_process("--quiet", "--duckdb", "up.duckdb", env=env)
     assert result.code == 0, result.err
     assert "5 new" in result.out and "resumed" not in result.out
@@ -293,11 +277,11 @@ def test_a_database_and_state_of_the_old_layout_keep_loading(make_api, home, tmp
     # the stored cursor goes on: one new page, the locked sweep, one GET; no reload
     assert api.count("search") == 1 + -(-running // 100)
     assert api.count("get") == 1
-    stored = dict(query("up.duckdb", "select session_id, lock__status from chaster.sessions"))
-    assert stored == api.population.truth(SLUG)
-    assert query(
-        "up.duckdb", "select count(*) - count(distinct session_id) from chaster.sessions"
-    ) == [(0,)]
+    # and it walks on from 0.1's cursor (a reload would begin with no paginationLastId)
+    walk = [r.body for r in api.requests if r.body and r.body["status"] == "all"]
+    assert [page["paginationLastId"] for page in walk] == [high]
+    assert stored_sessions("up.duckdb") == api.population.truth(SLUG)
+    assert duplicate_rows("up.duckdb") == 0
 
 
 def test_the_source_module_reads_no_settings_at_import(tmp_path):
@@ -310,6 +294,7 @@ def test_the_source_module_reads_no_settings_at_import(tmp_path):
     """)
     done = subprocess.run(
         [sys.executable, "-c", code],
-        cwd=tmp_path, env=_env(PYTHONPATH=str(ROOT / "sources")), capture_output=True, text=True,
+        cwd=tmp_path, env=process_env(PYTHONPATH=str(ROOT / "sources")),
+        capture_output=True, text=True,
     )  # fmt: skip
     assert done.stdout.strip() == "imported", done.stderr

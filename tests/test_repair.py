@@ -4,16 +4,7 @@ from __future__ import annotations
 
 import json
 
-from chaster_sessions.runner import cursor_states
-from conftest import SLUG, attach, configure, query, run_cli, stored_sessions
-
-
-def _cursors(home) -> dict:
-    pipeline = attach(home)
-    return {
-        key: (entry.get("high"), entry.get("order"), entry.get("last_sweep"))
-        for key, entry in cursor_states(pipeline)["cursors"].items()
-    }
+from conftest import SLUG, configure, cursors, query, run_cli, stored_sessions
 
 
 def _row(session_id: str) -> tuple:
@@ -38,7 +29,7 @@ def test_session_id_rereads_a_changed_session_and_marks_a_deleted_one(
     pop.change(changed, score=42)
     pop.delete(deleted)
     pagination_id = _row(changed)[2]
-    cursors = _cursors(home)
+    before = cursors(home)
     api.clear_log()
 
     result = run_cli(
@@ -76,7 +67,7 @@ def test_session_id_rereads_a_changed_session_and_marks_a_deleted_one(
     )
     assert removed == [(deleted,)]
     assert len(stored_sessions("out.duckdb")) == 300
-    assert _cursors(home) == cursors  # no cursor moved
+    assert cursors(home) == before  # no cursor moved
     report = json.loads((home / "run.json").read_text())
     assert report["requests"]["total"] == 3
     assert report["sessions_asked_for"][changed] == "re-read"

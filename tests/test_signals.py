@@ -11,7 +11,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,9 +22,11 @@ from conftest import (
     ROOT,
     SLUG,
     configure,
+    duplicate_rows,
     query,
     run_process,
     standin_env,
+    start_process,
     stored_sessions,
     wait_for_commits,
 )
@@ -34,16 +35,6 @@ LINE = re.compile(
     r"error: interrupted \((SIGINT|SIGTERM)\) after (\d+) committed chunks? "
     r"\(([\d,]+) new sessions?\); the next run resumes"
 )
-
-
-def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        args,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def _runs(path: Path) -> list[tuple[Any, ...]]:
@@ -64,16 +55,14 @@ def _converges(api: Any, env: dict[str, str]) -> None:
     assert result.code == 0, result.err
     assert "resumed an interrupted run" in result.out
     assert stored_sessions("out.duckdb") == api.population.truth(SLUG)
-    dupes = "select count(*) - count(distinct session_id) from chaster.sessions"
-    assert query("out.duckdb", dupes) == [(0,)]
+    assert duplicate_rows("out.duckdb") == 0
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_ends_the_run_with_its_committed_chunks_recorded(home, make_api, signum, code):
     api = make_api(1200, latency=0.02)
     env = standin_env(api, chunk_pages="2")
-    sessions_py = [sys.executable, str(ROOT / "pipelines" / "sessions.py"), "--quiet"]
-    proc = _start([*sessions_py, "--duckdb", "out.duckdb", "--report", "report.json"], env)
+    proc = start_process("--quiet", "--duckdb", "out.duckdb", "--report", "report.json", env=env)
     wait_for_commits(home, 2)
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=30)
@@ -104,8 +93,7 @@ def test_a_signal_ends_the_run_with_its_committed_chunks_recorded(home, make_api
 def test_a_second_signal_ends_the_run_at_once(home, make_api):
     api = make_api(1200, latency=0.02)
     env = standin_env(api, chunk_pages="2")
-    sessions_py = [sys.executable, str(ROOT / "pipelines" / "sessions.py"), "--quiet"]
-    proc = _start([*sessions_py, "--duckdb", "out.duckdb"], env)
+    proc = start_process("--quiet", "--duckdb", "out.duckdb", env=env)
     wait_for_commits(home, 1)
     # Ctrl-C, then a scheduler's SIGTERM: Python runs pending handlers in signal-number order,
     # so SIGINT is always the first signal the run handles and SIGTERM the second
@@ -197,7 +185,7 @@ def test_task_run_hands_a_signal_to_the_command(home, make_api):
     api = make_api(1200, latency=0.02)
     env = standin_env(api, chunk_pages="2")
     database = home / "out.duckdb"
-    proc = _start([sys.executable, str(ROOT / "task.py"), "run", "--duckdb", str(database)], env)
+    proc = start_process("run", "--duckdb", str(database), env=env, script=ROOT / "task.py")
     wait_for_commits(home, 2)
     proc.send_signal(signal.SIGINT)  # to task.py's process only, as `kill -INT` does
     _, err = proc.communicate(timeout=30)
@@ -213,7 +201,7 @@ def test_a_signal_while_python_starts_is_one_line_too(home, make_api, signum):
     """Importing dlt takes a second or more; a signal then (a scheduler's time-out right after
     the start) ends the command with one line and the signal's code, never a traceback."""
     api = make_api(300)
-    proc = _start([sys.executable, str(ROOT / "pipelines" / "sessions.py")], standin_env(api))
+    proc = start_process(env=standin_env(api))
     time.sleep(0.3)  # past Python's own start, inside the imports (or, on a fast machine, later)
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)

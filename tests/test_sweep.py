@@ -7,12 +7,15 @@ import json
 import math
 
 from chaster_sessions.plan import DAY, sweep_due
-from conftest import SLUG, configure, present_sessions, query, run_cli, stored_sessions
-
-
-def _removed(path: str) -> set[str]:
-    rows = query(path, "select session_id from chaster.sessions where removed_at is not null")
-    return {r[0] for r in rows}
+from conftest import (
+    SLUG,
+    configure,
+    present_sessions,
+    query,
+    removed_sessions,
+    run_cli,
+    stored_sessions,
+)
 
 
 def _score(path: str, session_id: str) -> object:
@@ -56,7 +59,7 @@ def test_periodic_sweep_catches_changes_a_normal_run_misses(make_api, home, monk
     assert "periodic full sweep" not in normal.out
     locked = len(pop.truth(SLUG, "locked"))
     assert (api.count("search"), api.count("get")) == (1 + math.ceil(locked / 100), 0)
-    assert _removed("out.duckdb") == set()
+    assert removed_sessions("out.duckdb") == set()
     assert _score("out.duckdb", changed) is None
     assert old_lock not in stored_sessions("out.duckdb")
 
@@ -70,7 +73,7 @@ def test_periodic_sweep_catches_changes_a_normal_run_misses(make_api, home, monk
     )
     # the new-session page, then every session: 300 in 3 pages; no locked sweep, no GETs
     assert (api.count("search"), api.count("get")) == (1 + 3, 0)
-    assert _removed("out.duckdb") == {deleted}
+    assert removed_sessions("out.duckdb") == {deleted}
     assert _score("out.duckdb", changed) == 9
     assert stored_sessions("out.duckdb")[old_lock] == "unlocked"
     assert present_sessions("out.duckdb") == pop.truth(SLUG)
@@ -116,7 +119,7 @@ def test_a_sweep_cut_by_a_failure_goes_on_from_its_last_chunk(make_api, home, mo
     assert "periodic full sweep (going on with the one begun 0.0 days ago): 4 pages this run" in (
         resumed.out
     )
-    assert _removed("out.duckdb") == {deleted}
+    assert removed_sessions("out.duckdb") == {deleted}
     assert present_sessions("out.duckdb") == pop.truth(SLUG)
 
 

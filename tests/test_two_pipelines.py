@@ -9,34 +9,29 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import dlt
 
-from chaster_sessions import chaster_source, load
+from chaster_sessions import chaster_source, cursor_states, load
 from chaster_sessions.pipeline import duckdb_destination
-from chaster_sessions.runner import cursor_states
 from conftest import (
-    ROOT,
     SLUG,
     attach,
     configure,
+    duplicate_rows,
+    killed_after_commits,
     pg_query,
     pipeline_folders,
     query,
     run_cli,
     run_process,
     standin_env,
+    start_process,
     stored_sessions,
     to_postgres,
     wait_for_commits,
 )
-
-COMMAND = [sys.executable, str(ROOT / "pipelines" / "sessions.py")]
-
 
 STAGING_TABLES = (
     "select table_name from information_schema.tables where table_schema = 'chaster_staging' "
@@ -56,13 +51,7 @@ def _staging_rows(path: Path) -> dict[str, int]:
 def test_runs_into_two_files_go_side_by_side(make_api, home):
     slow = make_api(3000, latency=0.05)
     fast = make_api({"other-extension": 300})
-    first = subprocess.Popen(
-        [*COMMAND, "--duckdb", "a.duckdb"],
-        env={**os.environ, **standin_env(slow, chunk_pages="2")},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    first = start_process("--duckdb", "a.duckdb", env=standin_env(slow, chunk_pages="2"))
     wait_for_commits(home, 1)
     second = run_process(
         "--duckdb", "b.duckdb", env=standin_env(fast, extension_slug="other-extension")
@@ -82,15 +71,7 @@ def test_a_killed_run_is_resumed_by_its_own_destination_only(make_api, home):
     killed = make_api(3000, latency=0.05)
     other = make_api({"other-extension": 300})
     env_a = standin_env(killed, chunk_pages="2")
-    proc = subprocess.Popen(
-        [*COMMAND, "--duckdb", "a.duckdb"],
-        env={**os.environ, **env_a},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_for_commits(home, 2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    killed_after_commits(home, 2, "--duckdb", "a.duckdb", env=env_a)
     b = run_process(
         "--duckdb", "b.duckdb", env=standin_env(other, extension_slug="other-extension")
     )
@@ -100,8 +81,7 @@ def test_a_killed_run_is_resumed_by_its_own_destination_only(make_api, home):
     assert a.code == 0, a.err
     assert "resumed an interrupted run" in a.out
     assert stored_sessions(home / "a.duckdb") == killed.population.truth(SLUG)
-    dupes = query("a.duckdb", "select count(*) - count(distinct session_id) from chaster.sessions")
-    assert dupes == [(0,)]
+    assert duplicate_rows("a.duckdb") == 0
 
 
 def test_the_local_folder_keeps_no_loaded_package_and_staging_is_emptied(

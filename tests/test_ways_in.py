@@ -4,7 +4,6 @@ any folder, and the stand-in on its own."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -13,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from conftest import ROOT, SLUG, TOKEN, configure, run_cli, standin_env
+from conftest import ROOT, SLUG, TOKEN, configure, process_env, run_cli, standin_env
 
 
 def test_sql_shell_reads_the_file_with_the_same_duckdb(make_api, home, monkeypatch, capsys):
@@ -76,8 +75,7 @@ def test_readme_python_access_runs_without_pandas(make_api, home, monkeypatch, c
 def _own_code_env(**extra: str) -> dict[str, str]:
     """The environment, with this checkout's package first (the shell runs as `-m`, found
     through the editable install, which may be another checkout's)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DLT_"))}
-    return {**env, "PYTHONPATH": str(ROOT / "sources"), **extra}
+    return process_env(drop=("DLT_",), PYTHONPATH=str(ROOT / "sources"), **extra)
 
 
 def test_task_run_from_another_folder_writes_there_and_sql_reads_it(make_api, tmp_path):
