@@ -17,10 +17,11 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
+import dlt
+
 from .client import ChasterClient, Session
-from .db import connection, current_pipeline, query
+from .destination import running_sessions
 from .paging import Cursor, CursorState, PageSize, WalkResult, walk_new_sessions
-from .schema import SESSIONS
 
 
 def pages_for(count: int, page_size: int) -> int:
@@ -69,21 +70,22 @@ def plan_refresh(
     return RefreshPlan("locked", cost_a, leavers, reason)
 
 
+def current_pipeline() -> dlt.Pipeline | None:
+    """The pipeline extracting right now, or None when a source is iterated outside one (then
+    nothing was loaded before, as far as the source can tell)."""
+    try:
+        return dlt.current.pipeline()
+    except Exception:
+        return None
+
+
 def running_in_destination(slug: str) -> dict[str, str]:
     """sessionId -> paginationId of the extension's sessions stored as running (and not marked
     removed), from the pipeline that is extracting; empty before the first load."""
     pipeline = current_pipeline()
     if pipeline is None:
         return {}
-    with connection(pipeline) as client:
-        table = client.make_qualified_table_name(SESSIONS)
-        rows = query(
-            pipeline,
-            f"select session_id, pagination_id from {table} where slug = %s "  # noqa: S608
-            "and lock__status = 'locked' and removed_at is null",
-            slug,
-        )
-    return {session_id: pagination_id for session_id, pagination_id in rows}
+    return running_sessions(pipeline, [slug]).get(slug, {})
 
 
 def is_locked(session: Session) -> bool:

@@ -1,7 +1,7 @@
 """Repairing chosen sessions: `--session-id ID` re-reads each with one GET, and nothing else.
 
 The stored row is replaced by the API's answer (merged on `sessionId`), or, when the API answers
-404, the session is recorded as removed and `runner.mark_removed` sets its `removed_at`. No
+404, the session is recorded as removed and `destination.mark_removed` sets its `removed_at`. No
 cursor moves, no walk or refresh runs: the run costs one request per id.
 """
 
@@ -10,26 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .client import ChasterClient, Session
-from .db import connection, current_pipeline, query
+from .destination import stored_sessions
 from .paging import ResourceState, cursor_key
-from .schema import SESSIONS
+from .refresh import current_pipeline
 
 
-def stored_sessions(session_ids: list[str]) -> dict[str, tuple[str, str | None]]:
-    """sessionId -> (slug, paginationId) of those of `session_ids` stored in the destination."""
+def stored_in_destination(session_ids: list[str]) -> dict[str, tuple[str, str | None]]:
+    """sessionId -> (slug, paginationId) of those of `session_ids` stored in the destination
+    of the pipeline that is extracting; empty outside one."""
     pipeline = current_pipeline()
     if pipeline is None:
         return {}
-    placeholders = ", ".join(["%s"] * len(session_ids))
-    with connection(pipeline) as client:
-        table = client.make_qualified_table_name(SESSIONS)
-        rows = query(
-            pipeline,
-            f"select session_id, slug, pagination_id from {table} "  # noqa: S608
-            f"where session_id in ({placeholders})",
-            *session_ids,
-        )
-    return {session_id: (slug, pagination_id) for session_id, slug, pagination_id in rows}
+    return stored_sessions(pipeline, session_ids)
 
 
 def repair_sessions(
@@ -42,7 +34,7 @@ def repair_sessions(
     """One GET per id: yield each session the API still has; record each it has not as removed
     (in the cursor entry of its extension, where `mark_removed` looks)."""
     stats = client.stats
-    stored = stored_sessions(session_ids)
+    stored = stored_in_destination(session_ids)
     cursors = state.setdefault("cursors", {})
     for session_id in session_ids:
         slug, pagination_id = stored.get(session_id, ("", None))
