@@ -41,8 +41,13 @@ from dagster import (
 from dagster_dlt import DagsterDltResource, build_dlt_asset_specs
 from dlt import Pipeline
 
-from chaster_sessions import RunStats, chaster_source, checks, load
-from chaster_sessions.db import connection
+from chaster_sessions import RunStats, chaster_source, load
+from chaster_sessions.destination import (
+    connection,
+    duplicate_sessions,
+    last_successful_load,
+    orphaned_rows,
+)
 from chaster_sessions.explain import explain
 from chaster_sessions.pipeline import chaster_pipeline as build_pipeline
 from chaster_sessions.pipeline import configured_destination, configured_name, duckdb_destination
@@ -189,13 +194,13 @@ def evaluate_checks(pipeline: Pipeline, selected: Set[AssetCheckKey]) -> list[As
 
 def no_duplicate_sessions(pipeline: Pipeline | None = None) -> AssetCheckResult:
     """No session_id is stored twice."""
-    extra = checks.duplicate_sessions(pipeline or chaster_pipeline())
+    extra = duplicate_sessions(pipeline or chaster_pipeline())
     return _result("no_duplicate_sessions", extra == 0, {"duplicate_rows": extra})
 
 
 def no_orphaned_child_rows(pipeline: Pipeline | None = None) -> AssetCheckResult:
     """Every child row belongs to a stored session; the metadata counts orphans per table."""
-    orphans = checks.orphaned_rows(pipeline or chaster_pipeline())
+    orphans = orphaned_rows(pipeline or chaster_pipeline())
     return _result(
         "no_orphaned_child_rows", not orphans, {"orphaned_rows": sum(orphans.values()), **orphans}
     )
@@ -204,7 +209,7 @@ def no_orphaned_child_rows(pipeline: Pipeline | None = None) -> AssetCheckResult
 def sessions_are_fresh(pipeline: Pipeline | None = None) -> AssetCheckResult:
     """dlt's last completed load is no older than CHASTER__FRESHNESS_HOURS."""
     hours = float(dlt.config.get("chaster.freshness_hours", float) or DEFAULT_FRESHNESS_HOURS)
-    last = checks.last_successful_load(pipeline or chaster_pipeline())
+    last = last_successful_load(pipeline or chaster_pipeline())
     if last is None:
         return _result("sessions_are_fresh", False, {"last_successful_load": "never"})
     age = (datetime.now(UTC) - last).total_seconds() / 3600

@@ -19,14 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import dlt
-import duckdb
 from dlt.common.configuration.container import Container
 from dlt.common.configuration.specs.pluggable_run_context import PluggableRunContext
 from dlt.common.runtime.telemetry import stop_telemetry
 
 from . import chaster_source
 from .client import RequestCounts
-from .db import connection
+from .destination import check_duckdb, connection, remove_empty_duckdb
 from .errors import (
     EXIT_CODES,
     ConfigError,
@@ -300,46 +299,6 @@ def demo_population() -> Any:
     return Population(DEMO_SESSIONS, now=today)
 
 
-def check_duckdb(path: Path) -> None:
-    """Fail before any request if the file is held by another process or is not DuckDB."""
-    if path.exists() and path.is_dir():
-        raise DestinationError(f"{path} is a directory, not a DuckDB file")
-    if not path.exists():
-        if not path.parent.is_dir():
-            raise DestinationError(f"folder {path.parent} does not exist (from --duckdb {path})")
-        return
-    try:
-        duckdb.connect(str(path)).close()
-    except duckdb.Error as exc:
-        text = str(exc)
-        if "lock" in text.lower():
-            raise DestinationError(
-                f"{path} is in use by another process (a notebook, a DuckDB shell or another "
-                "program has it open); close it there and run again"
-            ) from None
-        raise DestinationError(
-            f"{path} cannot be opened as DuckDB ({text.splitlines()[0]})"
-        ) from None
-
-
-def remove_if_empty(plan: RunPlan) -> None:
-    """Delete a DuckDB file this run created but loaded nothing into: a failed first run
-    leaves the folder as it found it."""
-    if not (plan.on_duckdb and plan.duckdb_path.is_file()):
-        return
-    try:
-        with duckdb.connect(str(plan.duckdb_path), read_only=True) as con:
-            tables = con.execute(
-                "select count(*) from information_schema.tables where table_schema = ?",
-                [DATASET],
-            ).fetchall()[0][0]
-    except duckdb.Error:
-        return
-    if not tables:
-        plan.duckdb_path.unlink()
-        Path(f"{plan.duckdb_path}.wal").unlink(missing_ok=True)
-
-
 class Progress:
     """A progress line on stderr at most every two seconds while pages come in."""
 
@@ -435,13 +394,18 @@ def command(argv: list[str] | None) -> int:
     except KeyboardInterrupt as exc:  # SIGINT or SIGTERM: what was committed stands
         stop = interruption(exc)
         result = stop.result if stop is not None else None
-        if plan is not None and not existed and not (result and result.chunks):
-            remove_if_empty(plan)
+        if plan is not None and plan.on_duckdb and not existed and not (result and result.chunks):
+            remove_empty_duckdb(plan.duckdb_path, DATASET)
         outcome = Outcome.of(stats, exc)  # as the runs table recorded it
         print(f"error: {outcome.error}", file=sys.stderr)
     except Exception as exc:  # every failure ends as one line and an exit code
-        if plan is not None and not existed and not isinstance(explain(exc), DestinationError):
-            remove_if_empty(plan)
+        if (
+            plan is not None
+            and plan.on_duckdb
+            and not existed
+            and not isinstance(explain(exc), DestinationError)
+        ):
+            remove_empty_duckdb(plan.duckdb_path, DATASET)
         if args.verbose:
             trace = "".join(traceback.format_exception(exc))
             print(redact(trace, known_secrets()), file=sys.stderr)

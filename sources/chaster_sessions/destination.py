@@ -1,20 +1,194 @@
-"""(interim: the lead's copy of two reads; the destination module replaces this file)"""
+"""Every query sent to the destination, in one place, each handed the pipeline it runs on.
+
+Counts and per-extension figures, the running and stored sessions a run hands the source,
+duplicate repair, removal marks, the views, the runs-table append, the checks an orchestrator
+runs and what the report page reads. Nothing here reaches for a current pipeline: callers pass
+it in. The view definitions are in `analytics.py`; this module executes them.
+
+dlt resolves the destination's configuration and builds a new client each time
+`pipeline.sql_client()` is called: about 35 ms here, and a run's bookkeeping asked for 16, half a
+second of every scheduled run. Inside `with connection(pipeline):` every query shares one client.
+"""
 
 from __future__ import annotations
 
-import dlt
+import weakref
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, NamedTuple
 
-from .db import connection, query
+import dlt
+import duckdb
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
+from dlt.destinations.sql_client import SqlClientBase
+
+from .analytics import DIALECTS, create_views
+from .errors import DestinationError, known_secrets, redact
+from .runs import COLUMNS, RUNS_TABLE
 from .schema import SESSIONS
+
+# -- the connection ---------------------------------------------------------------------------
+
+_open: ContextVar[tuple[dlt.Pipeline, SqlClientBase[Any]] | None] = ContextVar(
+    "chaster_sql_client", default=None
+)
+
+
+@contextmanager
+def connection(pipeline: dlt.Pipeline) -> Iterator[SqlClientBase[Any]]:
+    """The client already open for `pipeline` in this context, or a new one for the block."""
+    active = _open.get()
+    if active is not None and active[0] is pipeline:
+        yield active[1]
+        return
+    with pipeline.sql_client() as client:
+        token = _open.set((pipeline, client))
+        try:
+            yield client
+        finally:
+            _open.reset(token)
+
+
+def query(pipeline: dlt.Pipeline, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Rows of a query on the pipeline's dataset; none if nothing was loaded yet."""
+    try:
+        with connection(pipeline) as client, client.execute_query(sql, *params) as cursor:
+            return [tuple(row) for row in cursor.fetchall()]
+    except DatabaseUndefinedRelation:
+        return []
+
+
+def qualified(pipeline: dlt.Pipeline, table: str) -> str:
+    """`table` as the destination names it inside the pipeline's dataset."""
+    with connection(pipeline) as client:
+        return client.make_qualified_table_name(table)
+
+
+# -- what the destination is ------------------------------------------------------------------
+
+
+def destination_kind(pipeline: dlt.Pipeline) -> str:
+    """ "duckdb", "postgres", ...: the destination type without its module path."""
+    return str(pipeline.destination.destination_type).rsplit(".", 1)[-1]
+
+
+def preferred_file_format(pipeline: dlt.Pipeline) -> Any:
+    """parquet is DuckDB's fastest format; other destinations keep their own preferred one."""
+    return "parquet" if destination_kind(pipeline) in ("duckdb", "motherduck") else None
+
+
+_duckdb_paths: weakref.WeakKeyDictionary[dlt.Pipeline, Path | None] = weakref.WeakKeyDictionary()
+
+
+def duckdb_path(pipeline: dlt.Pipeline) -> Path | None:
+    """The DuckDB file a pipeline writes, or None for other destinations (kept per pipeline
+    object: dlt resolves the destination's configuration to answer, about 40 ms each time)."""
+    if destination_kind(pipeline) != "duckdb":
+        return None
+    if pipeline not in _duckdb_paths:
+        credentials: Any = pipeline.destination_client().config.credentials
+        database = getattr(credentials, "database", None)
+        _duckdb_paths[pipeline] = (
+            Path(database) if isinstance(database, str) and database != ":memory:" else None
+        )
+    return _duckdb_paths[pipeline]
+
+
+# -- the DuckDB file, before and after a run of the command -----------------------------------
+
+
+def check_duckdb(path: Path) -> None:
+    """Fail before any request if the file is held by another process or is not DuckDB."""
+    if path.exists() and path.is_dir():
+        raise DestinationError(f"{path} is a directory, not a DuckDB file")
+    if not path.exists():
+        if not path.parent.is_dir():
+            raise DestinationError(f"folder {path.parent} does not exist (from --duckdb {path})")
+        return
+    try:
+        duckdb.connect(str(path)).close()
+    except duckdb.Error as exc:
+        text = str(exc)
+        if "lock" in text.lower():
+            raise DestinationError(
+                f"{path} is in use by another process (a notebook, a DuckDB shell or another "
+                "program has it open); close it there and run again"
+            ) from None
+        raise DestinationError(
+            f"{path} cannot be opened as DuckDB ({text.splitlines()[0]})"
+        ) from None
+
+
+def remove_empty_duckdb(path: Path, dataset: str) -> None:
+    """Delete a DuckDB file that holds nothing of `dataset` (the command calls it for a file its
+    failed first run created): a failed first run leaves the folder as it found it."""
+    if not path.is_file():
+        return
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            tables = con.execute(
+                "select count(*) from information_schema.tables where table_schema = ?",
+                [dataset],
+            ).fetchall()[0][0]
+    except duckdb.Error:
+        return
+    if not tables:
+        path.unlink()
+        Path(f"{path}.wal").unlink(missing_ok=True)
+
+
+# -- what is stored ---------------------------------------------------------------------------
+
+
+def tables(pipeline: dlt.Pipeline) -> list[str]:
+    """The dataset's data tables (not dlt's own, nor the runs table), by name."""
+    rows = query(
+        pipeline,
+        "select table_name from information_schema.tables where table_schema = %s "
+        "and table_name not like '\\_dlt%%' escape '\\' and table_name <> %s order by table_name",
+        pipeline.dataset_name,
+        RUNS_TABLE,
+    )
+    return [row[0] for row in rows]
+
+
+def table_counts(pipeline: dlt.Pipeline) -> dict[str, int]:
+    """Rows per data table, in one query."""
+    names = tables(pipeline)
+    if not names:
+        return {}
+    parts = [
+        # table names come from information_schema, not from the user
+        f"select '{name}', count(*) from {qualified(pipeline, name)}"  # noqa: S608
+        for name in names
+    ]
+    return {name: int(n) for name, n in query(pipeline, " union all ".join(parts))}
+
+
+def sessions_per_slug(pipeline: dlt.Pipeline) -> dict[str, tuple[int, int]]:
+    """slug -> (sessions stored, of which marked removed)."""
+    if SESSIONS not in tables(pipeline):
+        return {}
+    table = qualified(pipeline, SESSIONS)
+    rows = query(pipeline, f"select slug, count(*), count(removed_at) from {table} group by slug")  # noqa: S608
+    return {slug: (int(total), int(removed)) for slug, total, removed in rows}
 
 
 def running_sessions(pipeline: dlt.Pipeline, slugs: list[str]) -> dict[str, dict[str, str]]:
-    placeholders = ", ".join(["%s"] * len(slugs))
-    with connection(pipeline) as client:
-        table = client.make_qualified_table_name(SESSIONS)
+    """slug -> {sessionId: paginationId} of the sessions stored as running (and not marked
+    removed), for those of `slugs` that have any; empty before the first load."""
+    if not slugs:
+        return {}
+    with connection(pipeline):  # one client for the name and the query
         rows = query(
             pipeline,
-            f"select slug, session_id, pagination_id from {table} where slug in ({placeholders}) "  # noqa: S608
+            f"select slug, session_id, pagination_id from {qualified(pipeline, SESSIONS)} "  # noqa: S608
+            f"where slug in ({', '.join(['%s'] * len(slugs))}) "
             "and lock__status = 'locked' and removed_at is null",
             *slugs,
         )
@@ -27,13 +201,258 @@ def running_sessions(pipeline: dlt.Pipeline, slugs: list[str]) -> dict[str, dict
 def stored_sessions(
     pipeline: dlt.Pipeline, session_ids: list[str]
 ) -> dict[str, tuple[str, str | None]]:
-    placeholders = ", ".join(["%s"] * len(session_ids))
-    with connection(pipeline) as client:
-        table = client.make_qualified_table_name(SESSIONS)
+    """sessionId -> (slug, paginationId) of those of `session_ids` stored in the destination."""
+    if not session_ids:
+        return {}
+    with connection(pipeline):  # one client for the name and the query
         rows = query(
             pipeline,
-            f"select session_id, slug, pagination_id from {table} "  # noqa: S608
-            f"where session_id in ({placeholders})",
+            f"select session_id, slug, pagination_id from {qualified(pipeline, SESSIONS)} "  # noqa: S608
+            f"where session_id in ({', '.join(['%s'] * len(session_ids))})",
             *session_ids,
         )
     return {session_id: (slug, pagination_id) for session_id, slug, pagination_id in rows}
+
+
+# -- the maintenance after every load ---------------------------------------------------------
+
+
+def repair_duplicates(pipeline: dlt.Pipeline) -> int:
+    """Delete rows that one load inserted twice; return how many.
+
+    dlt 1.31 can insert a package's root rows twice when the process is killed in the middle of
+    its merge (the crash tests reproduce it; dlt-hub/dlt#3023): same `_dlt_id`, same load id.
+    Every run ends with this check, so the next run repairs what a killed one left. It costs
+    one `count(distinct _dlt_id)` per table when nothing is wrong.
+    """
+    row = {"duckdb": "rowid", "postgres": "ctid"}.get(destination_kind(pipeline))
+    if row is None:
+        return 0
+    repaired = 0
+    names = tables(pipeline)
+    with connection(pipeline) as client:
+        for table in names:
+            name = client.make_qualified_table_name(table)
+            # names come from information_schema, not from the user
+            check = f"select count(*) - count(distinct _dlt_id) from {name}"  # noqa: S608
+            with client.execute_query(check) as cursor:
+                extra = cursor.fetchall()[0][0]
+            if extra:
+                client.execute_sql(
+                    f"delete from {name} where {row} in (select {row} from (select {row}, "  # noqa: S608
+                    f"row_number() over (partition by _dlt_id order by {row}) as n "
+                    f"from {name}) d where n > 1)"
+                )
+                repaired += extra
+    return repaired
+
+
+class RemovalMarks(NamedTuple):
+    """What one cursor's committed state says the API no longer has."""
+
+    slug: str
+    status: str  # the cursor's status filter: "all" or "locked"
+    removed: dict[str, str]  # sessionId -> when a GET answered 404 for it
+    last_sweep: float | None  # when the last full sweep began (a `status=all` cursor's)
+
+
+def mark_removed(pipeline: dlt.Pipeline, marks: list[RemovalMarks]) -> None:
+    """Set `removed_at` on sessions the API no longer has, from the committed state's marks.
+
+    Idempotent and repeated after every run, so a crash between the load and this update loses
+    nothing: GETs that answered 404 are listed in the state, and after a full sweep every row
+    of that extension not reloaded since the sweep began is gone from the API.
+    """
+    if not marks or SESSIONS not in tables(pipeline):
+        return
+    with connection(pipeline) as client:
+        table = client.make_qualified_table_name(SESSIONS)
+        for mark in marks:
+            for session_id, noticed in mark.removed.items():
+                client.execute_sql(
+                    f"update {table} set removed_at = %s where session_id = %s "  # noqa: S608
+                    "and removed_at is null",
+                    noticed,
+                    session_id,
+                )
+            if mark.status == "all" and mark.last_sweep:
+                client.execute_sql(
+                    f"update {table} set removed_at = to_timestamp(%s) where slug = %s "  # noqa: S608
+                    "and removed_at is null and cast(_dlt_load_id as decimal(20, 6)) < %s",
+                    mark.last_sweep,
+                    mark.slug,
+                    mark.last_sweep,
+                )
+
+
+def update_views(pipeline: dlt.Pipeline) -> tuple[list[str], str | None]:
+    """(Re)create the `analytics` views in one transaction: (their names, why they failed).
+
+    Runs after the data is committed, so a failure here never costs a load: the old views stay
+    as they were, and the run reports the failure instead of hiding it.
+    """
+    try:
+        with connection(pipeline) as client:
+            rows = client.execute_sql(
+                "select table_name, column_name from information_schema.columns "
+                "where table_schema = %s",
+                pipeline.dataset_name,
+            )
+            columns: dict[str, set[str]] = {}
+            for table, column in rows or []:
+                columns.setdefault(table, set()).add(column)
+            dialect = DIALECTS[destination_kind(pipeline)]
+            with client.begin_transaction():
+                names = create_views(client.execute_sql, columns, pipeline.dataset_name, dialect)
+                return names, None
+    except Exception as exc:  # reported, never silent; the load itself stands
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return [], (
+            f"the analytics views could not be updated ({first_line}); the sessions were loaded"
+        )
+
+
+# -- the runs table ---------------------------------------------------------------------------
+
+_JSON = {"duckdb": "json", "postgres": "jsonb"}
+
+
+def _dataset_loaded(pipeline: dlt.Pipeline) -> bool:
+    """True once dlt has loaded into the dataset: a failed first run adds nothing, not even a
+    runs table (and on DuckDB leaves no file behind)."""
+    path = duckdb_path(pipeline)
+    if path is not None and not path.exists():
+        return False
+    found = query(
+        pipeline,
+        "select count(*) from information_schema.tables where table_schema = %s "
+        "and table_name = '_dlt_version'",
+        pipeline.dataset_name,
+    )
+    return bool(found and found[0][0])
+
+
+def append_run(pipeline: dlt.Pipeline, values: dict[str, Any]) -> str | None:
+    """Append a run's row (`runs.row`) to the runs table; returns why it could not be written,
+    if it could not (never raises: the history must not turn a run's real outcome into
+    another). The row goes through the SQL client, never through dlt, so it cannot load a
+    failed run's pending package or move a cursor."""
+    kind = destination_kind(pipeline)
+    if kind not in DIALECTS:
+        return f"not written on {kind} (DuckDB and PostgreSQL only)"
+    try:
+        if not _dataset_loaded(pipeline):
+            return "not written: nothing was ever loaded into the dataset"
+        json_type = _JSON[DIALECTS[kind]]
+        with connection(pipeline) as client:
+            table = client.make_qualified_table_name(RUNS_TABLE)
+            columns = ", ".join(
+                f"{name} {json_type if sql == 'json' else sql}" for name, sql, _ in COLUMNS
+            )
+            client.execute_sql(f"create table if not exists {table} ({columns})")
+            names = [name for name, _, _ in COLUMNS]
+            client.execute_sql(
+                f"insert into {table} ({', '.join(names)}) "  # noqa: S608 - names are constants
+                f"values ({', '.join(['%s'] * len(names))})",
+                *[values[name] for name in names],
+            )
+    except Exception as exc:  # reported in the summary, never raised
+        first = str(exc).strip().splitlines() or [type(exc).__name__]
+        return f"not written ({redact(first[0], known_secrets())})"
+    return None
+
+
+# -- the checks an orchestrator runs after a load ---------------------------------------------
+# Each returns plain figures; the Dagster asset checks (`pipelines/dagster_defs.py`) turn them
+# into pass / fail with metadata, and any other scheduler can call them the same way.
+
+
+def duplicate_sessions(pipeline: dlt.Pipeline) -> int:
+    """Rows of `sessions` beyond one per `session_id` (0 when the merge key holds)."""
+    if SESSIONS not in tables(pipeline):
+        return 0
+    table = qualified(pipeline, SESSIONS)
+    rows = query(pipeline, f"select count(*) - count(distinct session_id) from {table}")  # noqa: S608
+    return int(rows[0][0])
+
+
+def orphaned_rows(pipeline: dlt.Pipeline) -> dict[str, int]:
+    """Child table -> its rows whose `_dlt_root_id` matches no `sessions` row (only tables that
+    have any)."""
+    names = tables(pipeline)
+    if SESSIONS not in names:
+        return {}
+    found: dict[str, int] = {}
+    with connection(pipeline) as client:
+        root = client.make_qualified_table_name(SESSIONS)
+        for name in names:
+            if not name.startswith(f"{SESSIONS}__"):
+                continue
+            child = client.make_qualified_table_name(name)
+            # names come from information_schema, not from the user
+            sql = (
+                f"select count(*) from {child} c where not exists "  # noqa: S608
+                f"(select 1 from {root} s where s._dlt_id = c._dlt_root_id)"
+            )
+            with client.execute_query(sql) as cursor:
+                orphans = int(cursor.fetchall()[0][0])
+            if orphans:
+                found[name] = orphans
+    return found
+
+
+def last_successful_load(pipeline: dlt.Pipeline) -> datetime | None:
+    """When dlt last completed a load of the pipeline's schema into the dataset (UTC)."""
+    loads = qualified(pipeline, "_dlt_loads")
+    rows = query(
+        pipeline,
+        f"select max(inserted_at) from {loads} where status = 0 and schema_name = %s",  # noqa: S608
+        pipeline.default_schema_name or "chaster",
+    )
+    if not rows or rows[0][0] is None:
+        return None
+    value: datetime = rows[0][0]
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# -- what the report page reads ---------------------------------------------------------------
+
+VIEW_QUERIES = {  # what the page shows of each view, per extension
+    "overview": "select * from analytics.overview",
+    "daily": "select * from analytics.daily order by extension, day",
+    "outcomes": "select * from analytics.outcomes order by extension, sessions desc, value",
+    "co_extensions": "select * from analytics.co_extensions "
+    "order by extension, sessions desc, other_extension",
+    "config_values": "select * from analytics.config_values "
+    "order by extension, sessions desc, setting, value",
+    "wearers": "select extension, least(sessions, 5) as sessions, count(*) as wearers "
+    "from analytics.wearers group by extension, least(sessions, 5) "
+    "order by extension, sessions",
+}
+
+
+def _plain(value: Any) -> Any:
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def _rows(pipeline: dlt.Pipeline, sql: str) -> list[dict[str, Any]]:
+    with connection(pipeline) as client, client.execute_query(sql) as cursor:
+        names = [d[0] for d in cursor.description]
+        return [
+            {n: _plain(v) for n, v in zip(names, row, strict=True)} for row in cursor.fetchall()
+        ]
+
+
+def read_views(pipeline: dlt.Pipeline) -> dict[str, Any]:
+    """What the page shows, per extension, from the views; and the last successful load."""
+    by_extension: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for view, sql in VIEW_QUERIES.items():
+        for row in _rows(pipeline, sql):
+            by_extension[row["extension"]][view].append(row)
+    loads = qualified(pipeline, "_dlt_loads")
+    # status 0: the load completed
+    latest = f"select max(inserted_at) as at from {loads} where status = 0"  # noqa: S608
+    last_load = _rows(pipeline, latest)
+    return {"extensions": by_extension, "last_load": last_load[0]["at"] if last_load else None}

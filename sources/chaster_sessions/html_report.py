@@ -11,14 +11,11 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from html import escape
 from pathlib import Path
 from typing import Any
 
-import dlt
-
-from .db import connection
+from .destination import read_views
 from .report import per_slug
 from .runner import LoadResult
 from .svg import bar_chart, column_chart, grouped_bar_chart, line_chart
@@ -52,46 +49,6 @@ td.value code { white-space: pre-wrap; overflow-wrap: anywhere; }
 .value { text-align: left; max-width: 34em; } td.setting { vertical-align: top; }
 td.bar { text-align: left; width: 130px; } td.bar span { display: inline-block; height: 0.8em; }
 """
-
-
-def _plain(value: Any) -> Any:
-    return float(value) if isinstance(value, Decimal) else value
-
-
-def _rows(pipeline: dlt.Pipeline, sql: str) -> list[dict[str, Any]]:
-    with connection(pipeline) as client, client.execute_query(sql) as cursor:
-        names = [d[0] for d in cursor.description]
-        return [
-            {n: _plain(v) for n, v in zip(names, row, strict=True)} for row in cursor.fetchall()
-        ]
-
-
-def read_views(pipeline: dlt.Pipeline) -> dict[str, Any]:
-    """What the page shows, per extension, from the views; and the last successful load."""
-    by_extension: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
-    queries = {
-        "overview": "select * from analytics.overview",
-        "daily": "select * from analytics.daily order by extension, day",
-        "outcomes": "select * from analytics.outcomes order by extension, sessions desc, value",
-        "co_extensions": "select * from analytics.co_extensions "
-        "order by extension, sessions desc, other_extension",
-        "config_values": "select * from analytics.config_values "
-        "order by extension, sessions desc, setting, value",
-        "wearers": "select extension, least(sessions, 5) as sessions, count(*) as wearers "
-        "from analytics.wearers group by extension, least(sessions, 5) "
-        "order by extension, sessions",
-    }
-    for view, sql in queries.items():
-        for row in _rows(pipeline, sql):
-            by_extension[row["extension"]][view].append(row)
-    with connection(pipeline) as client:
-        loads = client.make_qualified_table_name("_dlt_loads")
-    # status 0: the load completed
-    latest = f"select max(inserted_at) as at from {loads} where status = 0"  # noqa: S608
-    last_load = _rows(pipeline, latest)
-    return {"extensions": by_extension, "last_load": last_load[0]["at"] if last_load else None}
 
 
 def _time(value: datetime | None) -> str:

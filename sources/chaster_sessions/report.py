@@ -13,34 +13,12 @@ from typing import Any
 from .analytics import DIALECTS
 from .analytics import SCHEMA as VIEWS_SCHEMA
 from .contract import summary_line
-from .runner import LoadResult, destination_kind, table_counts
-from .runs import RUNS_TABLE, Outcome, version
+from .destination import destination_kind, table_counts
+from .runner import LoadResult
+from .runs import RUNS_TABLE, Outcome, per_slug, version
 from .stats import RunStats
 
 __all__ = ["Outcome", "per_slug", "summary", "write_report"]
-
-
-def per_slug(
-    stats: RunStats, before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]
-) -> dict[str, dict[str, Any]]:
-    """The run's figures per extension: new, re-read, removed, requests, ..."""
-    slugs = sorted(set(after) | set(stats.order_seen) | set(stats.requests_by_slug) - {""})
-    figures = {}
-    for slug in slugs:
-        total, removed = after.get(slug, before.get(slug, (0, 0)))
-        total_before, removed_before = before.get(slug, (0, 0))
-        figures[slug] = {
-            "new": total - total_before,
-            "updated": stats.updated.get(slug, 0),
-            "newly_removed": removed - removed_before,
-            "total": total,
-            "removed": removed,
-            "requests": stats.requests_by_slug.get(slug, 0),
-            "sort_order": stats.order_seen.get(slug),
-            "refresh": stats.refresh.get(slug),
-            "page_size": stats.page_size.get(slug),
-        }
-    return figures
 
 
 def summary(result: LoadResult, where: str, seconds: float) -> str:

@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import time
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,10 +24,22 @@ from typing import Any
 import dlt
 
 from . import contract, interrupts, runs
-from .analytics import DIALECTS, create_views
+from .analytics import DIALECTS
 from .analytics import SCHEMA as VIEWS_SCHEMA
 from .chunking import Known, Observer, RunControl, run_with
-from .db import connection, query
+from .destination import (
+    RemovalMarks,
+    append_run,
+    connection,
+    destination_kind,
+    duckdb_path,
+    mark_removed,
+    preferred_file_format,
+    repair_duplicates,
+    sessions_per_slug,
+    tables,
+    update_views,
+)
 from .errors import ConcurrentRunError, ConfigError
 from .schema import SESSIONS
 from .sessions import settings_of
@@ -209,7 +220,7 @@ def record_run(result: LoadResult, exc: BaseException | None) -> None:
     except Exception as error:  # a bug here must not hide the run's own outcome
         result.stats.runs_error = f"not written ({type(error).__name__}: {error})"
         return
-    result.stats.runs_error = runs.record(result.pipeline, values)
+    result.stats.runs_error = append_run(result.pipeline, values)
 
 
 def finish(pipeline: dlt.Pipeline, stats: RunStats | None = None) -> RunStats:
@@ -223,7 +234,7 @@ def finish(pipeline: dlt.Pipeline, stats: RunStats | None = None) -> RunStats:
     stats = stats or RunStats()
     with connection(pipeline):
         stats.repaired = repair_duplicates(pipeline)
-        mark_removed(pipeline)
+        mark_removed(pipeline, removal_marks(cursor_states(pipeline)))
         if destination_kind(pipeline) in DIALECTS:
             stats.views, stats.views_error = update_views(pipeline)
     return stats
@@ -236,36 +247,21 @@ def cursor_states(pipeline: dlt.Pipeline) -> dict[str, Any]:
     return state
 
 
+def removal_marks(state: dict[str, Any]) -> list[RemovalMarks]:
+    """What the committed state (`cursor_states`) says is gone, per cursor, for `mark_removed`:
+    the sessions GETs answered 404 for, and when a full sweep last began."""
+    marks = []
+    for key, entry in state.get("cursors", {}).items():
+        slug, status = key.split("|", 1)
+        marks.append(
+            RemovalMarks(slug, status, dict(entry.get("removed", {})), entry.get("last_sweep"))
+        )
+    return marks
+
+
 def has_pending_packages(pipeline: dlt.Pipeline) -> bool:
     """Whether a package was extracted or normalised and not yet loaded (a run was cut)."""
     return bool(pipeline.list_extracted_load_packages() or pipeline.list_normalized_load_packages())
-
-
-def destination_kind(pipeline: dlt.Pipeline) -> str:
-    """ "duckdb", "postgres", ...: the destination type without its module path."""
-    return str(pipeline.destination.destination_type).rsplit(".", 1)[-1]
-
-
-def preferred_file_format(pipeline: dlt.Pipeline) -> Any:
-    """parquet is DuckDB's fastest format; other destinations keep their own preferred one."""
-    return "parquet" if destination_kind(pipeline) in ("duckdb", "motherduck") else None
-
-
-_duckdb_paths: weakref.WeakKeyDictionary[dlt.Pipeline, Path | None] = weakref.WeakKeyDictionary()
-
-
-def duckdb_path(pipeline: dlt.Pipeline) -> Path | None:
-    """The DuckDB file a pipeline writes, or None for other destinations (kept per pipeline
-    object: dlt resolves the destination's configuration to answer, about 40 ms each time)."""
-    if destination_kind(pipeline) != "duckdb":
-        return None
-    if pipeline not in _duckdb_paths:
-        credentials: Any = pipeline.destination_client().config.credentials
-        database = getattr(credentials, "database", None)
-        _duckdb_paths[pipeline] = (
-            Path(database) if isinstance(database, str) and database != ":memory:" else None
-        )
-    return _duckdb_paths[pipeline]
 
 
 def schemas_written(dataset: str) -> tuple[str, ...]:
@@ -417,127 +413,3 @@ def bind_to_destination(pipeline: dlt.Pipeline) -> dlt.Pipeline:
     Path(pipeline.working_dir).mkdir(parents=True, exist_ok=True)
     marker.write_text(target)
     return pipeline
-
-
-def tables(pipeline: dlt.Pipeline) -> list[str]:
-    """The dataset's data tables (not dlt's own, nor the runs table), by name."""
-    rows = query(
-        pipeline,
-        "select table_name from information_schema.tables where table_schema = %s "
-        "and table_name not like '\\_dlt%%' escape '\\' and table_name <> %s order by table_name",
-        pipeline.dataset_name,
-        runs.RUNS_TABLE,
-    )
-    return [row[0] for row in rows]
-
-
-def table_counts(pipeline: dlt.Pipeline) -> dict[str, int]:
-    """Rows per data table, in one query."""
-    names = tables(pipeline)
-    if not names:
-        return {}
-    with connection(pipeline) as client:
-        parts = [
-            # table names come from information_schema, not from the user
-            f"select '{name}', count(*) from {client.make_qualified_table_name(name)}"  # noqa: S608
-            for name in names
-        ]
-    return {name: int(n) for name, n in query(pipeline, " union all ".join(parts))}
-
-
-def sessions_per_slug(pipeline: dlt.Pipeline) -> dict[str, tuple[int, int]]:
-    """slug -> (sessions stored, of which marked removed)."""
-    if SESSIONS not in tables(pipeline):
-        return {}
-    with connection(pipeline) as client:
-        table = client.make_qualified_table_name(SESSIONS)
-    rows = query(pipeline, f"select slug, count(*), count(removed_at) from {table} group by slug")  # noqa: S608
-    return {slug: (int(total), int(removed)) for slug, total, removed in rows}
-
-
-def repair_duplicates(pipeline: dlt.Pipeline) -> int:
-    """Delete rows that one load inserted twice; return how many.
-
-    dlt 1.31 can insert a package's root rows twice when the process is killed in the middle of
-    its merge (the crash tests reproduce it; dlt-hub/dlt#3023): same `_dlt_id`, same load id.
-    Every run ends with this check, so the next run repairs what a killed one left. It costs
-    one `count(distinct _dlt_id)` per table when nothing is wrong.
-    """
-    row = {"duckdb": "rowid", "postgres": "ctid"}.get(destination_kind(pipeline))
-    if row is None:
-        return 0
-    repaired = 0
-    names = tables(pipeline)
-    with connection(pipeline) as client:
-        for table in names:
-            name = client.make_qualified_table_name(table)
-            # names come from information_schema, not from the user
-            check = f"select count(*) - count(distinct _dlt_id) from {name}"  # noqa: S608
-            with client.execute_query(check) as cursor:
-                extra = cursor.fetchall()[0][0]
-            if extra:
-                client.execute_sql(
-                    f"delete from {name} where {row} in (select {row} from (select {row}, "  # noqa: S608
-                    f"row_number() over (partition by _dlt_id order by {row}) as n "
-                    f"from {name}) d where n > 1)"
-                )
-                repaired += extra
-    return repaired
-
-
-def mark_removed(pipeline: dlt.Pipeline) -> None:
-    """Set `removed_at` on sessions the API no longer has, from what the committed state says.
-
-    Idempotent and repeated after every run, so a crash between the load and this update loses
-    nothing: GETs that answered 404 are listed in the state, and after a full sweep every row
-    of that extension not reloaded since the sweep began is gone from the API.
-    """
-    cursors = cursor_states(pipeline).get("cursors", {})
-    if not cursors or SESSIONS not in tables(pipeline):
-        return
-    with connection(pipeline) as client:
-        table = client.make_qualified_table_name(SESSIONS)
-        for key, entry in cursors.items():
-            slug, status = key.split("|", 1)
-            for session_id, noticed in entry.get("removed", {}).items():
-                client.execute_sql(
-                    f"update {table} set removed_at = %s where session_id = %s "  # noqa: S608
-                    "and removed_at is null",
-                    noticed,
-                    session_id,
-                )
-            if status == "all" and entry.get("last_sweep"):
-                client.execute_sql(
-                    f"update {table} set removed_at = to_timestamp(%s) where slug = %s "  # noqa: S608
-                    "and removed_at is null and cast(_dlt_load_id as decimal(20, 6)) < %s",
-                    entry["last_sweep"],
-                    slug,
-                    entry["last_sweep"],
-                )
-
-
-def update_views(pipeline: dlt.Pipeline) -> tuple[list[str], str | None]:
-    """(Re)create the `analytics` views in one transaction: (their names, why they failed).
-
-    Runs after the data is committed, so a failure here never costs a load: the old views stay
-    as they were, and the run reports the failure instead of hiding it.
-    """
-    try:
-        with connection(pipeline) as client:
-            rows = client.execute_sql(
-                "select table_name, column_name from information_schema.columns "
-                "where table_schema = %s",
-                pipeline.dataset_name,
-            )
-            columns: dict[str, set[str]] = {}
-            for table, column in rows or []:
-                columns.setdefault(table, set()).add(column)
-            dialect = DIALECTS[destination_kind(pipeline)]
-            with client.begin_transaction():
-                names = create_views(client.execute_sql, columns, pipeline.dataset_name, dialect)
-                return names, None
-    except Exception as exc:  # reported, never silent; the load itself stands
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return [], (
-            f"the analytics views could not be updated ({first_line}); the sessions were loaded"
-        )

@@ -2,8 +2,9 @@
 
 Every run that reached a loaded dataset appends a row, whether it succeeded or failed: when it
 ran, how it ended (the same error line the command prints), what it found per extension and what
-it cost. The row is written with the destination's SQL client, never through dlt, so it cannot
-load a failed run's pending package or move a cursor; it is the only thing a failed run adds.
+it cost. This module says what the row holds; `destination.append_run` writes it with the
+destination's SQL client, never through dlt, so it cannot load a failed run's pending package or
+move a cursor; it is the only thing a failed run adds.
 """
 
 from __future__ import annotations
@@ -14,10 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import dlt
-
-from .analytics import DIALECTS
-from .db import connection, query
 from .errors import ChasterError, ViewsError, known_secrets, redact
 from .explain import explain
 from .interrupts import interruption
@@ -25,7 +22,6 @@ from .stats import RunStats
 
 RUNS_TABLE = "_chaster_runs"
 
-_JSON = {"duckdb": "json", "postgres": "jsonb"}
 COLUMNS = (  # name, SQL type ("json": the dialect's JSON type), description
     ("started_at", "timestamp with time zone", "when the run started (UTC)"),
     ("finished_at", "timestamp with time zone", "when it ended (UTC)"),
@@ -82,6 +78,29 @@ class Outcome:
         return cls("failed", error.exit_code, redact(error.message, known_secrets()))
 
 
+def per_slug(
+    stats: RunStats, before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]
+) -> dict[str, dict[str, Any]]:
+    """The run's figures per extension: new, re-read, removed, requests, ..."""
+    slugs = sorted(set(after) | set(stats.order_seen) | set(stats.requests_by_slug) - {""})
+    figures = {}
+    for slug in slugs:
+        total, removed = after.get(slug, before.get(slug, (0, 0)))
+        total_before, removed_before = before.get(slug, (0, 0))
+        figures[slug] = {
+            "new": total - total_before,
+            "updated": stats.updated.get(slug, 0),
+            "newly_removed": removed - removed_before,
+            "total": total,
+            "removed": removed,
+            "requests": stats.requests_by_slug.get(slug, 0),
+            "sort_order": stats.order_seen.get(slug),
+            "refresh": stats.refresh.get(slug),
+            "page_size": stats.page_size.get(slug),
+        }
+    return figures
+
+
 def version() -> str:
     from . import __version__
 
@@ -98,8 +117,6 @@ def row(
     finished_at: float | None = None,
 ) -> dict[str, Any]:
     """The runs table's row of a run: the same facts as the JSON report."""
-    from .report import per_slug  # report imports the runner, which imports this module
-
     finished = finished_at if finished_at is not None else time.time()
     return {
         "started_at": datetime.fromtimestamp(stats.started_at, UTC),
@@ -121,50 +138,3 @@ def row(
         "version": version(),
         "pipeline": pipeline_name,
     }
-
-
-def _dataset_loaded(pipeline: dlt.Pipeline) -> bool:
-    """True once dlt has loaded into the dataset: a failed first run adds nothing, not even a
-    runs table (and on DuckDB leaves no file behind)."""
-    from .runner import duckdb_path
-
-    path = duckdb_path(pipeline)
-    if path is not None and not path.exists():
-        return False
-    found = query(
-        pipeline,
-        "select count(*) from information_schema.tables where table_schema = %s "
-        "and table_name = '_dlt_version'",
-        pipeline.dataset_name,
-    )
-    return bool(found and found[0][0])
-
-
-def record(pipeline: dlt.Pipeline, values: dict[str, Any]) -> str | None:
-    """Append the row; returns why it could not be written, if it could not (never raises: the
-    history must not turn a run's real outcome into another)."""
-    from .runner import destination_kind
-
-    kind = destination_kind(pipeline)
-    if kind not in DIALECTS:
-        return f"not written on {kind} (DuckDB and PostgreSQL only)"
-    try:
-        if not _dataset_loaded(pipeline):
-            return "not written: nothing was ever loaded into the dataset"
-        json_type = _JSON[DIALECTS[kind]]
-        with connection(pipeline) as client:
-            table = client.make_qualified_table_name(RUNS_TABLE)
-            columns = ", ".join(
-                f"{name} {json_type if sql == 'json' else sql}" for name, sql, _ in COLUMNS
-            )
-            client.execute_sql(f"create table if not exists {table} ({columns})")
-            names = [name for name, _, _ in COLUMNS]
-            client.execute_sql(
-                f"insert into {table} ({', '.join(names)}) "  # noqa: S608 - names are constants
-                f"values ({', '.join(['%s'] * len(names))})",
-                *[values[name] for name in names],
-            )
-    except Exception as exc:  # reported in the summary, never raised
-        first = str(exc).strip().splitlines() or [type(exc).__name__]
-        return f"not written ({redact(first[0], known_secrets())})"
-    return None
