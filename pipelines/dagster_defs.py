@@ -41,7 +41,7 @@ from dagster import (
 from dagster_dlt import DagsterDltResource, build_dlt_asset_specs
 from dlt import Pipeline
 
-from chaster_sessions import RunStats, chaster_source, load
+from chaster_sessions import chaster_source, load
 from chaster_sessions.destination import (
     connection,
     duplicate_sessions,
@@ -144,7 +144,6 @@ def _materialize(
 ) -> Iterator[MaterializeResult]:
     """The load through dagster-dlt; each materialisation carries dlt's per-table metadata and
     the run's figures."""
-    stats = RunStats()
     materialized: list[Any] = []
 
     def run_once(pipeline: Any, source: Any, file_format: Any) -> None:
@@ -160,22 +159,20 @@ def _materialize(
     result = load(
         chaster_pipeline(),
         chaster_source(),
-        stats=stats,
         chunked=False,
         run_once=run_once,
         after_load=after_load,
     )
-    if stats.views_error:
-        context.log.warning(stats.views_error)
+    record = result.record
+    if record.views_error:
+        context.log.warning(record.views_error)
     figures = {
-        "new": sum(
-            total - result.before.get(s, (0, 0))[0] for s, (total, _) in result.after.items()
-        ),
-        "re_read": sum(stats.updated.values()),
-        "total": sum(total for total, _ in result.after.values()),
-        "requests": stats.requests,
-        "rate_limited": stats.rate_limited,
-        "rate_limit_wait_seconds": round(stats.rate_limit_wait, 1),
+        "new": record.new_sessions,
+        "re_read": record.re_read,
+        "total": record.total_sessions,
+        "requests": record.requests.requests,
+        "rate_limited": record.requests.rate_limited,
+        "rate_limit_wait_seconds": round(record.requests.rate_limit_wait, 1),
     }
     for event in materialized:
         yield MaterializeResult(asset_key=event.asset_key, metadata={**event.metadata, **figures})

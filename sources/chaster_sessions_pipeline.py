@@ -20,10 +20,10 @@ def load_sessions() -> None:
         destination=dlt.destinations.duckdb("chaster_sessions.duckdb"),
         dataset_name="chaster",
     )
-    result = load(pipeline, chaster_source())
+    record = load(pipeline, chaster_source()).record
     print(
-        f"{result.stats.requests} requests, {result.chunks} chunk(s); sessions per extension "
-        f"(stored, removed): {result.after}"
+        f"{record.requests.requests} requests, {record.chunks} chunk(s); sessions per extension "
+        f"(stored, removed): {record.after}"
     )
 
 

@@ -19,6 +19,7 @@ from dlt.sources import DltResource
 from .analytics import create_views
 from .client import ChasterClient
 from .errors import ChasterError
+from .record import RunRecord
 from .runner import LoadResult, cursor_states, finish, load
 from .schema import add_session_tables
 from .sessions import sessions_resource
@@ -31,16 +32,16 @@ from .settings import (
     DEFAULT_MAX_RATE_LIMIT_WAIT,
     DEFAULT_READ_TIMEOUT,
     DEFAULT_REQUESTS_PER_MINUTE,
+    VERSION,
     Settings,
 )
-from .stats import RunStats
 
-__version__ = "0.2.0"
+__version__ = VERSION
 __all__ = [
     "ChasterClient",
     "ChasterError",
     "LoadResult",
-    "RunStats",
+    "RunRecord",
     "Settings",
     "chaster_source",
     "create_views",

@@ -22,8 +22,9 @@ import dlt
 
 from . import destination
 from .client import ChasterClient, RequestCounts
-from .cursor import CursorRun
+from .cursor import CursorReport, CursorRun
 from .paging import Stop
+from .record import RunRecord
 from .settings import Settings
 from .state import cursor_key
 
@@ -40,6 +41,9 @@ class Observer(Protocol):
 
     def waiting(self, seconds: float, why: str) -> None:
         """A wait long enough to look like a hang begins."""
+
+    def ended(self, record: RunRecord) -> None:
+        """The run is over, successful or not: what it did (`runner.close_record`)."""
 
 
 @dataclass
@@ -89,6 +93,10 @@ class RunControl:
 
     def cursors(self) -> list[CursorRun]:
         return list(self._cursors.values())
+
+    def reports(self) -> dict[str, CursorReport]:
+        """What each extension's cursor found and chose, by slug (a run has one status)."""
+        return {cursor.slug: cursor.report for cursor in self._cursors.values()}
 
     def stop(self, chunk_pages: int, chunk_seconds: float) -> Stop | None:
         """Where this chunk ends; None (never) for a plain run."""

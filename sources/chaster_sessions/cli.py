@@ -25,7 +25,7 @@ from dlt.common.runtime.telemetry import stop_telemetry
 
 from . import chaster_source
 from .client import RequestCounts
-from .destination import check_duckdb, connection, remove_empty_duckdb
+from .destination import check_duckdb, connection, read_views, remove_empty_duckdb
 from .errors import (
     EXIT_CODES,
     ConfigError,
@@ -43,10 +43,10 @@ from .pipeline import (
     configured_name,
     duckdb_destination,
 )
-from .report import Outcome, summary, write_report
+from .record import Outcome, RunRecord
+from .report import summary, write_report
 from .runner import check_duckdb_name, load
 from .settings import DATASET, DEFAULT_DUCKDB, PIPELINE_NAME
-from .stats import RunStats
 
 DEMO_PIPELINE_NAME = "chaster_demo"
 DEMO_DUCKDB = "chaster_demo.duckdb"
@@ -306,6 +306,7 @@ class Progress:
         self.enabled = enabled
         self.started = time.monotonic()
         self._last = self.started
+        self.record: RunRecord | None = None
 
     def progress(self, slug: str, fetched: int, counts: RequestCounts, total: int) -> None:
         now = time.monotonic()
@@ -330,6 +331,10 @@ class Progress:
         if self.enabled:
             print(f"  waiting {seconds:.0f}s: {why}", file=sys.stderr, flush=True)
 
+    def ended(self, record: RunRecord) -> None:
+        """Keep the run's record: the command formats it, also when the run failed."""
+        self.record = record
+
 
 # -- turning failures into one line ---------------------------------------------------------
 
@@ -337,15 +342,13 @@ class Progress:
 # -- the run ----------------------------------------------------------------------------------
 
 
-def run(plan: RunPlan, stats: RunStats, progress: Progress) -> tuple[Any, float]:
-    """Build the source (checking every setting), then load: (the load's result, seconds)."""
-    started = time.monotonic()
+def run(plan: RunPlan, progress: Progress) -> Any:
+    """Build the source (checking every setting), then load; the load's result."""
     if plan.on_duckdb:
         check_duckdb(plan.duckdb_path)
     if not plan.demo:
         source = chaster_source(**plan.source_args)
-        result = load(make_pipeline(plan), source, stats=stats, observer=progress)
-        return result, time.monotonic() - started
+        return load(make_pipeline(plan), source, observer=progress)
     from chaster_standin import StandIn, StandInConfig
 
     # every setting is checked before the stand-in starts
@@ -353,8 +356,7 @@ def run(plan: RunPlan, stats: RunStats, progress: Progress) -> tuple[Any, float]
     with StandIn(demo_population(), StandInConfig(token=DEMO_TOKEN)) as standin:
         print(f"demo: serving {DEMO_SESSIONS:,} seeded sessions at {standin.url}", file=sys.stderr)
         source = chaster_source(**{**plan.source_args, "base_url": standin.url})
-        result = load(make_pipeline(plan), source, stats=stats, observer=progress)
-    return result, time.monotonic() - started
+        return load(make_pipeline(plan), source, observer=progress)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -369,10 +371,8 @@ def command(argv: list[str] | None) -> int:
     if args.verbose:
         os.environ["RUNTIME__LOG_LEVEL"] = "INFO"
     progress = Progress(enabled=not args.quiet)
-    stats = RunStats()
     started_at = time.time()
     plan: RunPlan | None = None
-    result: Any = None
     existed = False
     try:
         choose_settings_folder()
@@ -380,49 +380,55 @@ def command(argv: list[str] | None) -> int:
         reload_dlt_settings()
         plan = plan_run(args)
         existed = plan.duckdb_path.exists()
-        result, seconds = run(plan, stats, progress)
-        outcome = Outcome.of(stats, None)  # as the runs table recorded it
+        result = run(plan, progress)
+        outcome = result.record.outcome  # as the runs table recorded it
         with finishing(), connection(result.pipeline):
-            print(summary(result, plan.where(), seconds))
+            print(summary(result.record, plan.where()))
             if outcome.error:  # the views failed; the sessions are loaded
                 print(f"error: {outcome.error}", file=sys.stderr)
-            elif plan.html is not None and stats.views:
-                write_html(plan.html, result)
+            elif plan.html is not None and result.record.views:
+                write_html(plan.html, read_views(result.pipeline), result.record)
                 print(f"  report page: {plan.html}")
             elif plan.html is not None:
                 print("  report page: not written; it reads the analytics views, absent here")
-    except KeyboardInterrupt as exc:  # SIGINT or SIGTERM: what was committed stands
-        stop = interruption(exc)
-        result = stop.result if stop is not None else None
-        if plan is not None and plan.on_duckdb and not existed and not (result and result.chunks):
-            remove_empty_duckdb(plan.duckdb_path, DATASET)
-        outcome = Outcome.of(stats, exc)  # as the runs table recorded it
-        print(f"error: {outcome.error}", file=sys.stderr)
-    except Exception as exc:  # every failure ends as one line and an exit code
-        if (
-            plan is not None
-            and plan.on_duckdb
-            and not existed
-            and not isinstance(explain(exc), DestinationError)
-        ):
-            remove_empty_duckdb(plan.duckdb_path, DATASET)
-        if args.verbose:
-            trace = "".join(traceback.format_exception(exc))
-            print(redact(trace, known_secrets()), file=sys.stderr)
-        outcome = Outcome.of(stats, exc)  # the message explained, secrets struck
-        print(f"error: {outcome.error}", file=sys.stderr)
+    except (Exception, KeyboardInterrupt) as exc:  # one line and an exit code, signals too
+        outcome = failed(exc, plan, existed, progress.record, verbose=args.verbose)
     if plan is not None and plan.report is not None:
-        run_facts = {
-            "pipeline": plan.pipeline_name,
-            "destination": "duckdb" if plan.on_duckdb else plan.destination,
-            "location": plan.location(),
-            "started_at": started_at,
-            "seconds": time.time() - started_at,
-            "chunks": result.chunks if result is not None else 0,
-        }
-        after = result.after if result is not None else {}
-        write_report(plan.report, run_facts, stats, outcome, (stats.stored_before, after))
+        record = progress.record or unloaded(plan, started_at, outcome)
+        destination = "duckdb" if plan.on_duckdb else str(plan.destination)
+        write_report(plan.report, record, destination, plan.location())
     return outcome.exit_code
+
+
+def failed(
+    exc: BaseException,
+    plan: RunPlan | None,
+    existed: bool,
+    record: RunRecord | None,
+    *,
+    verbose: bool,
+) -> Outcome:
+    """Say why the run failed or was stopped (SIGINT, SIGTERM), in one line; a DuckDB file
+    this run created and committed nothing to is removed. Returns the outcome, as the runs
+    table recorded it when the load got that far."""
+    interrupted = interruption(exc) is not None
+    committed = record is not None and record.chunks > 0
+    kept = committed if interrupted else isinstance(explain(exc), DestinationError)
+    if plan is not None and plan.on_duckdb and not existed and not kept:
+        remove_empty_duckdb(plan.duckdb_path, DATASET)
+    if verbose and not interrupted:
+        trace = "".join(traceback.format_exception(exc))
+        print(redact(trace, known_secrets()), file=sys.stderr)
+    loaded = record is not None and record.outcome.exit_code != 0
+    outcome = record.outcome if record is not None and loaded else Outcome.of(exc)
+    print(f"error: {outcome.error}", file=sys.stderr)
+    return outcome
+
+
+def unloaded(plan: RunPlan, started_at: float, outcome: Outcome) -> RunRecord:
+    """The record of a run that ended before the load began (a setting, the DuckDB file)."""
+    kind = "duckdb" if plan.on_duckdb else str(plan.destination)
+    return RunRecord(plan.pipeline_name, DATASET, kind, "", started_at, time.time(), outcome)
 
 
 if __name__ == "__main__":

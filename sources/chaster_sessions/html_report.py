@@ -15,9 +15,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from .destination import read_views
-from .report import per_slug
-from .runner import LoadResult
+from .record import RunRecord
 from .svg import bar_chart, column_chart, grouped_bar_chart, line_chart
 
 COLORS = {"started": "#2b6cb0", "ended": "#dd6b20", "running": "#3182ce"}
@@ -349,10 +347,9 @@ def _section(
     )
 
 
-def render(views: dict[str, Any], result: LoadResult, made_at: datetime) -> str:
-    """The page's HTML."""
-    stats = result.stats
-    figures = per_slug(stats, result.before, result.after)
+def render(views: dict[str, Any], record: RunRecord, made_at: datetime) -> str:
+    """The page's HTML, from the views (`destination.read_views`) and the run's record."""
+    figures, requests = record.extensions, record.requests
     slugs = sorted(set(views["extensions"]) | set(figures))
     today = made_at.astimezone(UTC).date()
     sections = "".join(
@@ -366,9 +363,9 @@ def render(views: dict[str, Any], result: LoadResult, made_at: datetime) -> str:
         for slug in slugs
     )
     run = (
-        f"requests: {stats.requests:,} ({stats.search_requests:,} search, "
-        f"{stats.get_requests:,} get), {stats.retries:,} retries, "
-        f"{stats.rate_limited:,} rate-limited"
+        f"requests: {requests.requests:,} ({requests.search_requests:,} search, "
+        f"{requests.get_requests:,} get), {requests.retries:,} retries, "
+        f"{requests.rate_limited:,} rate-limited"
     )
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
@@ -382,8 +379,8 @@ def render(views: dict[str, Any], result: LoadResult, made_at: datetime) -> str:
     )
 
 
-def write_html(path: Path, result: LoadResult) -> None:
-    """Read the views of `result.pipeline` and write the page to `path`."""
-    page = render(read_views(result.pipeline), result, datetime.now(UTC))
+def write_html(path: Path, views: dict[str, Any], record: RunRecord) -> None:
+    """Write the page of `views` and `record` to `path`."""
+    page = render(views, record, datetime.now(UTC))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")

@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
 
 from dlt.common.exceptions import SignalReceivedException
 
@@ -40,7 +39,6 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
         self.chunks = 0  # chunks the run committed before it stopped
         self.new_sessions: int | None = 0  # sessions it added; None: the destination was unread
-        self.result: Any = None  # the runner's LoadResult as it stood
 
     @property
     def name(self) -> str:

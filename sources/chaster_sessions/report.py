@@ -1,6 +1,7 @@
-"""The figures of a run, as the summary a person reads and the JSON a scheduler alerts on.
+"""A run's record as the summary a person reads and the JSON a scheduler alerts on.
 
-No token or credential can reach either: error messages are redacted where they are made.
+Both only format the `RunRecord` that `load` built. No token or credential can reach either:
+error messages are redacted where they are made.
 """
 
 from __future__ import annotations
@@ -8,34 +9,30 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 from .analytics import DIALECTS
 from .analytics import SCHEMA as VIEWS_SCHEMA
 from .contract import summary_line
-from .destination import destination_kind, table_counts
-from .runner import LoadResult
-from .runs import RUNS_TABLE, Outcome, per_slug, version
-from .stats import RunStats
-
-__all__ = ["Outcome", "per_slug", "summary", "write_report"]
+from .record import RunRecord
+from .runs import RUNS_TABLE
+from .settings import VERSION
 
 
-def summary(result: LoadResult, where: str, seconds: float) -> str:
+def summary(record: RunRecord, where: str) -> str:
     """The lines printed at the end of a successful run."""
-    stats = result.stats
-    chunks = result.chunks
+    chunks, requests = record.chunks, record.requests
     lines = [
-        f"chaster: run finished in {seconds:.1f}s ({chunks} chunk{'s' if chunks != 1 else ''})"
+        f"chaster: run finished in {record.seconds:.1f}s "
+        f"({chunks} chunk{'s' if chunks != 1 else ''})"
     ]
-    if stats.resumed:
+    if record.resumed:
         lines.append("  resumed an interrupted run from its last committed chunk")
-    if stats.repaired:
+    if record.repaired:
         lines.append(
-            f"  removed {stats.repaired:,} duplicate rows an interrupted load had left "
+            f"  removed {record.repaired:,} duplicate rows an interrupted load had left "
             "(dlt-hub/dlt#3023)"
         )
-    for slug, f in per_slug(stats, result.before, result.after).items():
+    for slug, f in record.extensions.items():
         lines.append(
             f"  {slug}: {f['new']:,} new, {f['updated']:,} re-read, "
             f"{f['newly_removed']:,} newly removed; {f['total']:,} in total "
@@ -45,82 +42,73 @@ def summary(result: LoadResult, where: str, seconds: float) -> str:
             lines.append(f"    refresh: {f['refresh']}")
         if f["page_size"]:
             lines.append(f"    page size: {f['page_size']}; kept for later runs")
-    if stats.session_repairs:
-        repairs = "; ".join(f"{sid} {what}" for sid, what in stats.session_repairs.items())
+    if record.session_repairs:
+        repairs = "; ".join(f"{sid} {what}" for sid, what in record.session_repairs.items())
         lines.append(f"  sessions asked for: {repairs}")
-    schema_line = summary_line(stats.schema_changes, first_load=not result.before)
+    schema_line = summary_line(record.schema_changes, first_load=not record.before)
     if schema_line:
         lines.append(f"  {schema_line}")
     lines.append(
-        f"  requests: {stats.requests} ({stats.search_requests} search, {stats.get_requests} get), "
-        f"{stats.pages} pages, {stats.retries} retries"
+        f"  requests: {requests.requests} ({requests.search_requests} search, "
+        f"{requests.get_requests} get), {requests.pages} pages, {requests.retries} retries"
     )
     lines.append(
-        f"  rate limits: {stats.rate_limited} x 429, waited {stats.rate_limit_wait:.1f}s; "
-        f"pacing {stats.pacing_wait:.1f}s"
+        f"  rate limits: {requests.rate_limited} x 429, waited {requests.rate_limit_wait:.1f}s; "
+        f"pacing {requests.pacing_wait:.1f}s"
     )
     lines.append(f"  {where}")
-    pipeline = result.pipeline
     lines.append(
-        f"  local folder: {pipeline.pipelines_dir} (`dlt pipeline --pipelines-dir "
-        f"{pipeline.pipelines_dir} {pipeline.pipeline_name} info` shows it)"
+        f"  local folder: {record.pipelines_dir} (`dlt pipeline --pipelines-dir "
+        f"{record.pipelines_dir} {record.pipeline} info` shows it)"
     )
-    if stats.runs_error:
-        lines.append(f"  run history: {stats.runs_error}")
+    if record.runs_error:
+        lines.append(f"  run history: {record.runs_error}")
     else:
-        lines.append(
-            f"  run history: a row appended to {result.pipeline.dataset_name}.{RUNS_TABLE}"
-        )
-    if stats.views:
-        names = ", ".join(v.split(".", 1)[1] for v in stats.views)
+        lines.append(f"  run history: a row appended to {record.dataset}.{RUNS_TABLE}")
+    if record.views:
+        names = ", ".join(v.split(".", 1)[1] for v in record.views)
         lines.append(f"  analytics views: {names} (schema {VIEWS_SCHEMA})")
-    kind = destination_kind(result.pipeline)
-    if kind not in DIALECTS:
-        lines.append(f"  analytics views: not created on {kind} (DuckDB and PostgreSQL only)")
-    counts = table_counts(result.pipeline)
-    lines.append("  tables: " + ", ".join(f"{t} ({n:,})" for t, n in counts.items()))
+    if record.destination not in DIALECTS:
+        lines.append(
+            f"  analytics views: not created on {record.destination} (DuckDB and PostgreSQL only)"
+        )
+    lines.append("  tables: " + ", ".join(f"{t} ({n:,})" for t, n in record.tables.items()))
     return "\n".join(lines)
 
 
-def write_report(
-    path: Path,
-    run: dict[str, Any],
-    stats: RunStats,
-    outcome: Outcome,
-    counts: tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]],
-) -> None:
+def write_report(path: Path, record: RunRecord, destination: str, location: str) -> None:
     """The run as JSON for schedulers and monitors: what `--report PATH` writes, on success and
-    on failure alike. `run` holds pipeline, destination, location, started_at, seconds and
-    chunks."""
-    before, after = counts
-    started_at, seconds = run["started_at"], run["seconds"]
+    on failure alike. `destination` and `location` say where the data went, as the command
+    names it."""
+    requests, outcome = record.requests, record.outcome
+    finished = record.finished_at or time.time()
     report = {
         "status": outcome.status,
         "exit_code": outcome.exit_code,
         "error": outcome.error,
-        "pipeline": run["pipeline"],
-        "destination": run["destination"],
-        "location": run["location"],
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_at)),
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_at + seconds)),
-        "seconds": round(seconds, 3),
-        "chunks": run["chunks"],
-        "resumed": stats.resumed,
+        "pipeline": record.pipeline,
+        "destination": destination,
+        "location": location,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.started_at)),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(finished)),
+        "seconds": round(finished - record.started_at, 3),
+        "chunks": record.chunks,
+        "resumed": record.resumed,
         "requests": {
-            "total": stats.requests,
-            "search": stats.search_requests,
-            "get": stats.get_requests,
-            "pages": stats.pages,
-            "retries": stats.retries,
-            "rate_limited": stats.rate_limited,
-            "rate_limit_wait_seconds": round(stats.rate_limit_wait, 3),
-            "pacing_wait_seconds": round(stats.pacing_wait, 3),
+            "total": requests.requests,
+            "search": requests.search_requests,
+            "get": requests.get_requests,
+            "pages": requests.pages,
+            "retries": requests.retries,
+            "rate_limited": requests.rate_limited,
+            "rate_limit_wait_seconds": round(requests.rate_limit_wait, 3),
+            "pacing_wait_seconds": round(requests.pacing_wait, 3),
         },
-        "extensions": per_slug(stats, before, after),
-        "views": stats.views,
-        "schema_changes": stats.schema_changes,
-        "sessions_asked_for": stats.session_repairs,
-        "version": version(),
+        "extensions": record.extensions,
+        "views": record.views,
+        "schema_changes": record.schema_changes,
+        "sessions_asked_for": record.session_repairs,
+        "version": VERSION,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")

@@ -17,7 +17,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,25 +37,23 @@ from .destination import (
     preferred_file_format,
     repair_duplicates,
     sessions_per_slug,
+    table_counts,
     tables,
     update_views,
 )
 from .errors import ConcurrentRunError, ConfigError
+from .record import Outcome, RunRecord, per_slug
 from .schema import SESSIONS
 from .sessions import settings_of
-from .stats import RunStats
 
 
 @dataclass
 class LoadResult:
-    """What `load` did: the pipeline (a new object if local state had to be dropped), the
-    run's figures, how many chunks it committed, and sessions per slug (stored, removed)."""
+    """What `load` did: the pipeline (a new object if local state had to be dropped) and the
+    run's record (`record.RunRecord`: figures, outcome, chunks, sessions per slug)."""
 
     pipeline: dlt.Pipeline
-    stats: RunStats
-    chunks: int = 0
-    before: dict[str, tuple[int, int]] = field(default_factory=dict)
-    after: dict[str, tuple[int, int]] = field(default_factory=dict)
+    record: RunRecord
 
 
 RunOnce = Callable[[dlt.Pipeline, Any, Any], object]
@@ -69,7 +67,6 @@ def load(
     pipeline: dlt.Pipeline,
     source: Any,
     *,
-    stats: RunStats | None = None,
     observer: Observer | None = None,
     chunked: bool = True,
     run_once: RunOnce = _pipeline_run,
@@ -84,31 +81,34 @@ def load(
     replaces that call (the Dagster assets run it through dagster-dlt). `after_load(pipeline)`
     runs once the load stands, still under the run lock, so no other run opens the destination
     meanwhile (the Dagster asset checks query the DuckDB file there). `observer` is told of
-    progress and of long waits.
+    progress, of long waits, and is handed the run's record at the end, success or not.
     """
-    stats = stats or RunStats()
     check_duckdb_names(pipeline)
-    result = LoadResult(pipeline, stats)
+    record = RunRecord(
+        pipeline.pipeline_name,
+        pipeline.dataset_name,
+        destination_kind(pipeline),
+        str(pipeline.pipelines_dir),
+    )
+    result = LoadResult(pipeline, record)
     control = RunControl(chunked=chunked, observer=observer)
     with run_lock(pipeline) as lock:
         try:
             _load_locked(result, source, control, run_once, lock)
         except BaseException as exc:
-            stats.absorb(control)
             stop = interrupts.interruption(exc)
             if stop is not None:  # what was committed stands; the run says how much
                 note_interrupt(result, stop)
-                record_run(result, stop)
-                raise stop from None
-            if contract.refused(exc):
+            elif contract.refused(exc):
                 # if even this fails, the next run meets the refused package again, and the
                 # same contract refuses it again: nothing is written either way
                 with contextlib.suppress(Exception):
                     contract.abort_refused_load(result.pipeline)
-            record_run(result, exc)
+            close_record(result, control, stop or exc)
+            if stop is not None:
+                raise stop from None
             raise
-        stats.absorb(control)
-        record_run(result, None)
+        close_record(result, control, None)
         if after_load is not None:
             after_load(result.pipeline)
     return result
@@ -117,13 +117,13 @@ def load(
 def _load_locked(
     result: LoadResult, source: Any, control: RunControl, run_once: RunOnce, lock: RunLock
 ) -> None:
-    stats = result.stats
+    record = result.record
     pipeline = result.pipeline = bind_to_destination(result.pipeline)
     discard_leftovers(pipeline)
     with connection(pipeline):
-        result.before = stats.stored_before = sessions_per_slug(pipeline)
+        record.before = sessions_per_slug(pipeline)
         tables_before = set(tables(pipeline))
-    stats.resumed = bool(cursor_states(pipeline).get("pending")) or has_pending_packages(pipeline)
+    record.resumed = bool(cursor_states(pipeline).get("pending")) or has_pending_packages(pipeline)
     settings = settings_of(source)
     with run_with(control), run_defaults():
         while True:
@@ -133,9 +133,9 @@ def _load_locked(
                     control.known = Known.read(pipeline, settings, control)
             with interrupts.committing():  # a signal lets dlt commit the chunk, then stops
                 run_once(pipeline, source, preferred_file_format(pipeline))
-                stats.schema_changes += contract.schema_changes(pipeline, tables_before)
-                result.chunks += 1
-                lock.committed(result.chunks)
+                record.schema_changes += contract.schema_changes(pipeline, tables_before)
+                record.chunks += 1
+                lock.committed(record.chunks)
                 drop_loaded_packages(pipeline)
             # with a package an interrupted run left, dlt's `run` loads only that package and
             # returns without extracting (dagster-dlt drops it and extracts): then the source's
@@ -144,8 +144,9 @@ def _load_locked(
             if not (only_the_leftover or cursor_states(pipeline).get("pending")):
                 break
     with connection(pipeline):
-        finish(pipeline, stats)
-        result.after = sessions_per_slug(pipeline)
+        finish(pipeline, record)
+        record.after = sessions_per_slug(pipeline)
+        record.tables = table_counts(pipeline)
 
 
 # dlt settings the runner chooses unless the user has set them: (env var, the keys dlt would
@@ -190,54 +191,63 @@ def run_defaults() -> Iterator[None]:
 def note_interrupt(result: LoadResult, stop: interrupts.Interrupted) -> None:
     """Fill in what an interrupted run committed: its chunks, and the sessions it added, read
     from the destination (`None` when it cannot be read; no figure is guessed)."""
-    stop.result, stop.chunks = result, result.chunks
-    if not result.chunks:  # nothing committed: the destination holds what it held before
-        result.after, stop.new_sessions = dict(result.before), 0
+    record = result.record
+    stop.chunks = record.chunks
+    if not record.chunks:  # nothing committed: the destination holds what it held before
+        record.after, stop.new_sessions = dict(record.before), 0
         return
     try:
         with connection(result.pipeline):
-            result.after = sessions_per_slug(result.pipeline)
+            record.after = sessions_per_slug(result.pipeline)
     except Exception:
         stop.new_sessions = None
         return
     stop.new_sessions = sum(
-        total - result.before.get(slug, (0, 0))[0] for slug, (total, _) in result.after.items()
+        total - record.before.get(slug, (0, 0))[0] for slug, (total, _) in record.after.items()
     )
 
 
-def record_run(result: LoadResult, exc: BaseException | None) -> None:
-    """Append the run's row to the runs table (`runs.py`); a failure to do so is noted in the
-    stats, never raised over the run's own outcome."""
+def close_record(result: LoadResult, control: RunControl, exc: BaseException | None) -> None:
+    """Complete the run's record from what the run's control holds, append its row to the
+    runs table (a failure to do so is noted in the record, never raised over the run's own
+    outcome), and hand it to the observer."""
+    record = result.record
+    record.finished_at = time.time()
+    record.requests = control.counts
+    record.session_repairs = dict(control.session_repairs)
+    record.extensions = per_slug(control.reports(), control.counts, record.before, record.after)
+    record.outcome = Outcome.of(exc, record.views_error)
     try:
-        outcome = runs.Outcome.of(result.stats, exc)
-        values = runs.row(
-            result.stats,
-            outcome,
-            (result.stats.stored_before, result.after),
-            chunks=result.chunks,
-            pipeline_name=result.pipeline.pipeline_name,
-        )
+        values = runs.row(record)
     except Exception as error:  # a bug here must not hide the run's own outcome
-        result.stats.runs_error = f"not written ({type(error).__name__}: {error})"
-        return
-    result.stats.runs_error = append_run(result.pipeline, values)
+        record.runs_error = f"not written ({type(error).__name__}: {error})"
+    else:
+        record.runs_error = append_run(result.pipeline, values)
+    if control.observer is not None:
+        control.observer.ended(record)
 
 
-def finish(pipeline: dlt.Pipeline, stats: RunStats | None = None) -> RunStats:
+def finish(pipeline: dlt.Pipeline, record: RunRecord | None = None) -> RunRecord:
     """The maintenance a dlt source cannot do, idempotent, after every load (plain runs too).
 
     - rows a killed dlt merge inserted twice are deleted (dlt-hub/dlt#3023);
     - sessions a GET answered 404 for, or a full sweep no longer saw, get `removed_at`;
     - the `analytics` views are re-created (DuckDB, MotherDuck, PostgreSQL); a failure is
-      reported in `stats.views_error` and leaves the load as it stands.
+      reported in `record.views_error` and leaves the load as it stands.
     """
-    stats = stats or RunStats()
+    if record is None:
+        record = RunRecord(
+            pipeline.pipeline_name,
+            pipeline.dataset_name,
+            destination_kind(pipeline),
+            str(pipeline.pipelines_dir),
+        )
     with connection(pipeline):
-        stats.repaired = repair_duplicates(pipeline)
+        record.repaired = repair_duplicates(pipeline)
         mark_removed(pipeline, removal_marks(cursor_states(pipeline)))
         if destination_kind(pipeline) in DIALECTS:
-            stats.views, stats.views_error = update_views(pipeline)
-    return stats
+            record.views, record.views_error = update_views(pipeline)
+    return record
 
 
 def cursor_states(pipeline: dlt.Pipeline) -> dict[str, Any]:

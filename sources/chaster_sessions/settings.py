@@ -31,6 +31,7 @@ from dlt.common.pipeline import PipelineContext
 
 from .errors import ConfigError
 
+VERSION = "0.2.0"  # of this package, as the runs table records it (pyproject.toml's too)
 DEFAULT_BASE_URL = "https://api.chaster.app"
 
 # The command's pipeline and dataset. The default file is not `chaster.duckdb`: DuckDB names a

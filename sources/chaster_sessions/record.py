@@ -1,0 +1,109 @@
+"""One record of a run: everything `load` did, built once, on success and on failure.
+
+The summary a person reads (`report.summary`), the JSON a scheduler alerts on
+(`report.write_report`), the row of the runs table (`runs.row`), the report page
+(`html_report.render`) and the Dagster metadata each only format a `RunRecord`; none of them
+gathers figures of its own, and none imports the runner.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .client import RequestCounts
+from .cursor import CursorReport
+from .errors import ChasterError, ViewsError, known_secrets, redact
+from .explain import explain
+from .interrupts import interruption
+
+Counts = dict[str, tuple[int, int]]  # slug -> (sessions stored, of which marked removed)
+
+
+@dataclass
+class Outcome:
+    """How a run ended, as the command, the report and the runs table say it."""
+
+    status: str  # succeeded, failed, interrupted, loaded_but_views_failed
+    exit_code: int
+    error: str | None = None
+
+    @classmethod
+    def of(cls, exc: BaseException | None, views_error: str | None = None) -> Outcome:
+        if exc is None:
+            if views_error:
+                return cls("loaded_but_views_failed", ViewsError.exit_code, views_error)
+            return cls("succeeded", 0)
+        stop = interruption(exc)
+        if stop is not None:
+            return cls("interrupted", stop.exit_code, stop.describe())
+        error: ChasterError = explain(exc)
+        return cls("failed", error.exit_code, redact(error.message, known_secrets()))
+
+
+@dataclass
+class RunRecord:
+    """What one run did and where its data is."""
+
+    pipeline: str
+    dataset: str
+    destination: str  # the destination's type: "duckdb", "postgres", ...
+    pipelines_dir: str  # dlt's local folder of the pipeline
+    started_at: float = field(default_factory=time.time)
+    finished_at: float | None = None
+    outcome: Outcome = field(default_factory=lambda: Outcome("succeeded", 0))
+    chunks: int = 0
+    resumed: bool = False  # the previous run stopped mid-backfill or left a package unloaded
+    repaired: int = 0  # duplicate rows an interrupted load had left, removed by this run
+    requests: RequestCounts = field(default_factory=RequestCounts)
+    before: Counts = field(default_factory=dict)
+    after: Counts = field(default_factory=dict)
+    extensions: dict[str, dict[str, Any]] = field(default_factory=dict)  # per slug, `per_slug`
+    schema_changes: list[str] = field(default_factory=list)  # tables, columns, variants added
+    views: list[str] = field(default_factory=list)  # analytics views re-created
+    views_error: str | None = None  # why they could not be (the load itself stands)
+    runs_error: str | None = None  # why the run's row in the runs table was not written
+    session_repairs: dict[str, str] = field(default_factory=dict)  # --session-id: id -> outcome
+    tables: dict[str, int] = field(default_factory=dict)  # rows per table, after a success
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished_at or time.time()) - self.started_at
+
+    @property
+    def new_sessions(self) -> int:
+        return sum(figures["new"] for figures in self.extensions.values())
+
+    @property
+    def re_read(self) -> int:
+        return sum(figures["updated"] for figures in self.extensions.values())
+
+    @property
+    def total_sessions(self) -> int:
+        return sum(figures["total"] for figures in self.extensions.values())
+
+
+def per_slug(
+    reports: dict[str, CursorReport], requests: RequestCounts, before: Counts, after: Counts
+) -> dict[str, dict[str, Any]]:
+    """The run's figures per extension: new, re-read, removed, requests, what it chose."""
+    seen = {slug for slug, report in reports.items() if report.order is not None}
+    slugs = sorted(set(after) | seen | set(requests.by_slug) - {""})
+    figures = {}
+    for slug in slugs:
+        report = reports.get(slug, CursorReport())
+        total, removed = after.get(slug, before.get(slug, (0, 0)))
+        total_before, removed_before = before.get(slug, (0, 0))
+        figures[slug] = {
+            "new": total - total_before,
+            "updated": report.updated,
+            "newly_removed": removed - removed_before,
+            "total": total,
+            "removed": removed,
+            "requests": requests.by_slug.get(slug, 0),
+            "sort_order": report.order,
+            "refresh": report.refresh,
+            "page_size": report.page_size,
+        }
+    return figures
