@@ -20,10 +20,10 @@ def load_sessions() -> None:
         destination=dlt.destinations.duckdb("chaster_sessions.duckdb"),
         dataset_name="chaster",
     )
-    record = load(pipeline, chaster_source()).record
+    result = load(pipeline, chaster_source())
     print(
-        f"{record.requests.requests} requests, {record.chunks} chunk(s); sessions per extension "
-        f"(stored, removed): {record.after}"
+        f"{result.record.requests.requests} requests, {result.chunks} chunk(s); sessions per "
+        f"extension (stored, removed): {result.after}"
     )
 
 

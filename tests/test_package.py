@@ -226,8 +226,8 @@ def test_load_on_a_dataset_of_another_name_makes_its_views(make_api, home, monke
         dataset_name="raw_chaster",
     )
     result = load(pipeline, chaster_source())
-    assert result.record.chunks == 2  # 3 pages in chunks of 2
-    assert result.record.after == {SLUG: (300, 0)}
+    assert result.chunks == 2  # 3 pages in chunks of 2
+    assert result.after == {SLUG: (300, 0)}
     assert "analytics.overview" in result.record.views
     api.population.delete(api.population.session_ids(SLUG, "locked")[0])
     again = load(pipeline, chaster_source())

@@ -55,6 +55,21 @@ class LoadResult:
     pipeline: dlt.Pipeline
     record: RunRecord
 
+    @property
+    def chunks(self) -> int:
+        """Loads the run committed."""
+        return self.record.chunks
+
+    @property
+    def before(self) -> dict[str, tuple[int, int]]:
+        """Sessions per extension (stored, of which removed) before the run."""
+        return self.record.before
+
+    @property
+    def after(self) -> dict[str, tuple[int, int]]:
+        """... and after it."""
+        return self.record.after
+
 
 RunOnce = Callable[[dlt.Pipeline, Any, Any], object]
 
