@@ -182,17 +182,13 @@ def sessions_per_slug(pipeline: dlt.Pipeline) -> dict[str, tuple[int, int]]:
 def running_sessions(pipeline: dlt.Pipeline, slugs: list[str]) -> dict[str, dict[str, str]]:
     """slug -> {sessionId: paginationId} of the sessions stored as running (and not marked
     removed), for those of `slugs` that have any; empty before the first load."""
-    if not slugs:
-        return {}
-    with connection(pipeline):  # one client for the name and the query
-        rows = query(
-            pipeline,
-            f"select slug, session_id, pagination_id from {qualified(pipeline, SESSIONS)} "  # noqa: S608
-            f"where slug in ({', '.join(['%s'] * len(slugs))}) "
-            "and lock__status = 'locked' and removed_at is null",
-            *slugs,
-        )
     running: dict[str, dict[str, str]] = {}
+    rows = _sessions_where(
+        pipeline,
+        "slug, session_id, pagination_id",
+        ("slug", slugs),
+        "lock__status = 'locked' and removed_at is null",
+    )
     for slug, session_id, pagination_id in rows:
         running.setdefault(slug, {})[session_id] = pagination_id
     return running
@@ -202,16 +198,25 @@ def stored_sessions(
     pipeline: dlt.Pipeline, session_ids: list[str]
 ) -> dict[str, tuple[str, str | None]]:
     """sessionId -> (slug, paginationId) of those of `session_ids` stored in the destination."""
-    if not session_ids:
-        return {}
-    with connection(pipeline):  # one client for the name and the query
-        rows = query(
-            pipeline,
-            f"select session_id, slug, pagination_id from {qualified(pipeline, SESSIONS)} "  # noqa: S608
-            f"where session_id in ({', '.join(['%s'] * len(session_ids))})",
-            *session_ids,
-        )
+    rows = _sessions_where(pipeline, "session_id, slug, pagination_id", ("session_id", session_ids))
     return {session_id: (slug, pagination_id) for session_id, slug, pagination_id in rows}
+
+
+def _sessions_where(
+    pipeline: dlt.Pipeline, columns: str, one_of: tuple[str, list[str]], also: str = "true"
+) -> list[tuple[Any, ...]]:
+    """`columns` of the stored sessions whose column `one_of[0]` is one of the values
+    `one_of[1]` (none asked: no query), and `also`; none before the first load."""
+    column, values = one_of
+    if not values:
+        return []
+    with connection(pipeline):  # one client for the name and the query
+        return query(
+            pipeline,
+            f"select {columns} from {qualified(pipeline, SESSIONS)} "  # noqa: S608 - constants
+            f"where {column} in ({', '.join(['%s'] * len(values))}) and {also}",
+            *values,
+        )
 
 
 # -- the maintenance after every load ---------------------------------------------------------
