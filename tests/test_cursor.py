@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 
 from chaster_sessions.cursor import CursorRun
-from chaster_sessions.paging import PageSize, walk_new_sessions
+from chaster_sessions.paging import Cursor, PageSize, walk_new_sessions
 from chaster_sessions.prefetch import Prefetcher
 from chaster_sessions.state import CursorState, ResourceState
 from fakes import FakeClient, pid, session
@@ -175,9 +175,12 @@ def test_the_sweep_clock_starts_only_without_a_sweep_recorded():
 def test_a_sweep_position_is_made_once_and_swept_clears_it():
     cursor, _ = begun(CursorState(high=pid(2), last_sweep=5.0))
     position = cursor.sweep_position(10.0)
-    assert position == {"started_at": 10.0}
-    position["high"] = pid(1)
-    assert cursor.sweep_position(20.0) == {"started_at": 10.0, "high": pid(1)}
+    assert position == Cursor()  # a new sweep walks from the start
+    assert cursor.entry["sweep"] == {"started_at": 10.0}
+    position.high = pid(1)
+    cursor.sweep_moved(position)
+    assert cursor.sweep_position(20.0) == Cursor(high=pid(1))
+    assert cursor.entry["sweep"]["started_at"] == 10.0  # the first start stands
     cursor.swept(10.0)
     assert cursor.entry == {"high": pid(2), "last_sweep": 10.0, "removed": {}}
 

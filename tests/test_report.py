@@ -59,3 +59,20 @@ def test_report_of_a_failed_run(make_api, home, monkeypatch, capsys):
     assert report["error"].startswith("the API refused the token (HTTP 401")
     assert report["requests"]["total"] == 1
     assert "wrong-token-for-the-report" not in text and TOKEN not in text
+
+
+def test_report_of_a_run_that_fails_after_its_load(make_api, home, monkeypatch, capsys):
+    """The load stands, but the command fails writing the page: the report says the command's
+    outcome, not the load's, with the load's figures."""
+    api = make_api(120)
+    configure(monkeypatch, api)
+    (home / "blocker").write_text("a file where the page's folder would be")
+    args = ["--duckdb", "out.duckdb", "--report", "run.json", "--html", "blocker/page.html"]
+    result = run_cli(capsys, *args)
+    assert result.code == 1, result.err
+    report = json.loads((home / "run.json").read_text())
+    assert (report["status"], report["exit_code"]) == ("failed", 1)
+    assert report["error"] and report["error"] in result.err
+    assert report["extensions"][SLUG]["new"] == 120
+    assert report["chunks"] == 1
+    assert report["requests"]["total"] == api.count()

@@ -59,8 +59,7 @@ def swept_entry() -> CursorState:
 def test_a_sweep_cut_by_a_stop_goes_on_in_the_next_chunk():
     client = FakeClient([session(n) for n in range(1, 6)], order="asc")
     cursor, state = cursor_on(swept_entry())
-    cursor.sweep_why = WHY
-    pages, done = drain(sweep(client.as_client(), cursor, PageSize(2, True), Stop(2), NOW))
+    pages, done = drain(sweep(client.as_client(), cursor, WHY, PageSize(2, True), Stop(2), NOW))
     assert (pages, done) == ([[1, 2], [3, 4]], False)
     assert client.searches() == [("all", 2, None), ("all", 2, pid(2))]
     assert cursor.entry == {
@@ -86,7 +85,7 @@ def test_a_sweep_cut_by_a_stop_goes_on_in_the_next_chunk():
     client.calls.clear()
     cursor.bind(copy.deepcopy(state))  # the next chunk's copy of the committed state
     later = NOW + 60.0
-    pages, done = drain(sweep(client.as_client(), cursor, PageSize(2, True), Stop(2), later))
+    pages, done = drain(sweep(client.as_client(), cursor, WHY, PageSize(2, True), Stop(2), later))
     assert (pages, done) == ([[5]], True)
     assert client.searches() == [("all", 2, pid(4))]
     assert cursor.entry == {
@@ -102,15 +101,15 @@ def test_a_sweep_cut_by_a_stop_goes_on_in_the_next_chunk():
 def test_a_killed_runs_sweep_is_resumed_by_the_next_run():
     client = FakeClient([session(n) for n in range(1, 6)], order="asc")
     first, state = cursor_on(swept_entry())
-    drain(sweep(client.as_client(), first, PageSize(2, True), Stop(1), NOW))
+    drain(sweep(client.as_client(), first, WHY, PageSize(2, True), Stop(1), NOW))
     client.calls.clear()
 
     later = NOW + 2 * DAY
     entry = copy.deepcopy(state["cursors"][KEY])
     assert sweep_due(entry, 7.0, later) == "going on with the one begun 2.0 days ago"
     cursor, _ = cursor_on(entry)
-    cursor.sweep_why = sweep_due(cursor.entry, 7.0, later)
-    pages, done = drain(sweep(client.as_client(), cursor, PageSize(2, True), None, later))
+    why = sweep_due(cursor.entry, 7.0, later) or ""
+    pages, done = drain(sweep(client.as_client(), cursor, why, PageSize(2, True), None, later))
     assert (pages, done) == ([[3, 4], [5]], True)
     assert client.searches() == [("all", 2, pid(2)), ("all", 2, pid(4))]
     assert cursor.entry["last_sweep"] == NOW and "sweep" not in cursor.entry
@@ -122,7 +121,7 @@ def test_a_killed_runs_sweep_is_resumed_by_the_next_run():
 def test_a_sweep_of_a_descending_api_walks_down_from_the_top():
     client = FakeClient([session(n) for n in range(1, 6)], order="desc")
     cursor, _ = cursor_on(CursorState(high=pid(5), order="desc", last_sweep=0.0))
-    pages, done = drain(sweep(client.as_client(), cursor, PageSize(2, True), None, NOW))
+    pages, done = drain(sweep(client.as_client(), cursor, WHY, PageSize(2, True), None, NOW))
     assert (pages, done) == ([[5, 4], [3, 2], [1]], True)
     assert client.searches() == [("all", 2, None), ("all", 2, pid(4)), ("all", 2, pid(2))]
     assert cursor.entry["last_sweep"] == NOW and cursor.report.order == "desc"

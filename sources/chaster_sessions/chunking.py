@@ -22,9 +22,9 @@ import dlt
 
 from . import destination
 from .client import ChasterClient, RequestCounts
-from .cursor import CursorReport, CursorRun
+from .cursor import CursorRun
 from .paging import Stop
-from .record import RunRecord
+from .record import CursorReport, RunRecord
 from .settings import Settings
 from .state import cursor_key
 
@@ -127,10 +127,8 @@ def active_run() -> RunControl | None:
     return _ACTIVE.get()
 
 
-def plain_run(settings: Settings) -> RunControl:
-    """The control state of a plain `pipeline.run`, a run of its own in one extraction, with
-    what it needs from the destination read here: the one fallback for not being run by
-    `runner.load`.
+def plain_run() -> RunControl:
+    """The control state of a plain `pipeline.run`, a run of its own in one extraction.
 
     Its clock starts just before dlt's load package, not at its first page: a sweep's start is
     compared with the rows' `_dlt_load_id` to tell what the sweep saw, and dlt makes the package
@@ -139,14 +137,22 @@ def plain_run(settings: Settings) -> RunControl:
     """
     try:
         package_made = float(dlt.current.load_package_state()["load_id"])
-        pipeline: Any = dlt.current.pipeline()
     except Exception:  # iterated outside an extraction: no package, no row to compare
-        control = RunControl()
-        control.known = Known()
-        return control
-    control = RunControl(started_at=package_made - 0.001)  # the id is compared at 6 decimals
-    control.known = Known.read(pipeline, settings, control)
-    return control
+        return RunControl()
+    return RunControl(started_at=package_made - 0.001)  # the id is compared at 6 decimals
+
+
+def known_for(run: RunControl, settings: Settings) -> Known:
+    """What the destination holds for this chunk: handed in by the runner, else (a plain
+    `pipeline.run`, or the runner given something it could not read settings from) read here
+    from the pipeline that extracts: the one fallback for not being handed it."""
+    if run.known is None:
+        try:
+            pipeline: Any = dlt.current.pipeline()
+        except Exception:  # iterated outside a pipeline: nothing was loaded before
+            pipeline = None
+        run.known = Known.read(pipeline, settings, run)
+    return run.known
 
 
 @contextmanager

@@ -13,7 +13,7 @@ import textwrap
 import time
 import tomllib
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -342,13 +342,14 @@ class Progress:
 # -- the run ----------------------------------------------------------------------------------
 
 
-def run(plan: RunPlan, progress: Progress) -> Any:
-    """Build the source (checking every setting), then load; the load's result."""
+def run(plan: RunPlan, progress: Progress, started_at: float) -> Any:
+    """Build the source (checking every setting), then load; the load's result. The run's
+    record starts with the command (`started_at`), as its runs row and report say."""
     if plan.on_duckdb:
         check_duckdb(plan.duckdb_path)
     if not plan.demo:
         source = chaster_source(**plan.source_args)
-        return load(make_pipeline(plan), source, observer=progress)
+        return load(make_pipeline(plan), source, observer=progress, started_at=started_at)
     from chaster_standin import StandIn, StandInConfig
 
     # every setting is checked before the stand-in starts
@@ -356,7 +357,7 @@ def run(plan: RunPlan, progress: Progress) -> Any:
     with StandIn(demo_population(), StandInConfig(token=DEMO_TOKEN)) as standin:
         print(f"demo: serving {DEMO_SESSIONS:,} seeded sessions at {standin.url}", file=sys.stderr)
         source = chaster_source(**{**plan.source_args, "base_url": standin.url})
-        return load(make_pipeline(plan), source, observer=progress)
+        return load(make_pipeline(plan), source, observer=progress, started_at=started_at)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -380,7 +381,7 @@ def command(argv: list[str] | None) -> int:
         reload_dlt_settings()
         plan = plan_run(args)
         existed = plan.duckdb_path.exists()
-        result = run(plan, progress)
+        result = run(plan, progress, started_at)
         outcome = result.record.outcome  # as the runs table recorded it
         with finishing(), connection(result.pipeline):
             print(summary(result.record, plan.where()))
@@ -394,7 +395,8 @@ def command(argv: list[str] | None) -> int:
     except (Exception, KeyboardInterrupt) as exc:  # one line and an exit code, signals too
         outcome = failed(exc, plan, existed, progress.record, verbose=args.verbose)
     if plan is not None and plan.report is not None:
-        record = progress.record or unloaded(plan, started_at, outcome)
+        # the command's own outcome: it may fail after a successful load (the page, say)
+        record = replace(progress.record or unloaded(plan, started_at), outcome=outcome)
         destination = "duckdb" if plan.on_duckdb else str(plan.destination)
         write_report(plan.report, record, destination, plan.location())
     return outcome.exit_code
@@ -425,10 +427,10 @@ def failed(
     return outcome
 
 
-def unloaded(plan: RunPlan, started_at: float, outcome: Outcome) -> RunRecord:
+def unloaded(plan: RunPlan, started_at: float) -> RunRecord:
     """The record of a run that ended before the load began (a setting, the DuckDB file)."""
     kind = "duckdb" if plan.on_duckdb else str(plan.destination)
-    return RunRecord(plan.pipeline_name, DATASET, kind, "", started_at, time.time(), outcome)
+    return RunRecord(plan.pipeline_name, DATASET, kind, "", started_at, time.time())
 
 
 if __name__ == "__main__":

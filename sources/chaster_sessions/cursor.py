@@ -15,17 +15,8 @@ from dataclasses import dataclass, field
 from .client import Session
 from .paging import Cursor, WalkResult
 from .prefetch import Prefetcher
-from .state import CursorState, ResourceState, SweepState, cursor_key
-
-
-@dataclass
-class CursorReport:
-    """What one cursor found and chose in this run, as values for the run's record."""
-
-    order: str | None = None  # the API's order, once a walk saw it
-    refresh: str | None = None  # what the refresh chose and why, or the sweep's line
-    page_size: str | None = None  # a page size learned from the API's refusal, and why
-    updated: int = 0  # sessions re-read (refresh, sweep, --session-id)
+from .record import CursorReport
+from .state import CursorState, ResourceState, cursor_key
 
 
 def is_locked(session: Session) -> bool:
@@ -146,9 +137,27 @@ class CursorRun:
         if self.entry.get("last_sweep") is None:
             self.entry.setdefault("sweep_clock_from", now)
 
-    def sweep_position(self, started_at: float) -> SweepState:
-        """Where the sweep in progress stands; a new sweep begins at `started_at`."""
-        return self.entry.setdefault("sweep", {"started_at": started_at})
+    def sweep_position(self, started_at: float) -> Cursor:
+        """Where the sweep in progress stands; a new sweep begins at `started_at` and walks in
+        the order the cursor has seen."""
+        state = self.entry.setdefault("sweep", {"started_at": started_at})
+        position = Cursor.from_state(state)
+        position.order = position.order or self.entry.get("order")
+        return position
+
+    def sweep_moved(self, position: Cursor) -> None:
+        """The sweep moves with the page it was fetched with."""
+        position.save(self.entry["sweep"])
+
+    def sweep_stood(self, why: str, result: WalkResult, started_at: float) -> bool:
+        """This chunk's part of the sweep is over: count its pages; a complete sweep becomes
+        `last_sweep` (at the sweep's own start). Returns whether it is complete."""
+        self.sweep_why = self.sweep_why or why
+        self.sweep_pages += result.pages
+        self.learned(result)
+        if result.done:
+            self.swept(self.entry["sweep"].get("started_at", started_at))
+        return result.done
 
     def swept(self, began: float) -> None:
         """A walk that saw every session is complete: rows not reloaded since `began` are
@@ -157,6 +166,8 @@ class CursorRun:
         self.entry.pop("sweep", None)
 
     def close(self) -> None:
+        """Stop the walk in progress, if any; what it learned so far stays in the report."""
         if self.fetcher is not None:
+            self.learned(self.fetcher.result)
             self.fetcher.close()
             self.fetcher = None

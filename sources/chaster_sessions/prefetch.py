@@ -90,6 +90,12 @@ class Prefetcher:
             return item
         return self._queue.get(timeout=timeout)
 
+    @property
+    def result(self) -> WalkResult:
+        """The walk's result as it stands: a page size it learned is there at once, the order
+        once the walk ended (read by the cursor when a run ends with the walk unfinished)."""
+        return self._result
+
     def waiting(self) -> bool:
         """Whether the reader has caught up: the next page is not fetched yet."""
         return self._peeked is None and self._queue.empty() and self.finished is None

@@ -13,12 +13,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .client import RequestCounts
-from .cursor import CursorReport
 from .errors import ChasterError, ViewsError, known_secrets, redact
 from .explain import explain
 from .interrupts import interruption
 
 Counts = dict[str, tuple[int, int]]  # slug -> (sessions stored, of which marked removed)
+
+
+@dataclass
+class CursorReport:
+    """What one cursor found and chose in this run, as values for the run's record."""
+
+    order: str | None = None  # the API's order, once a walk saw it
+    refresh: str | None = None  # what the refresh chose and why, or the sweep's line
+    page_size: str | None = None  # a page size learned from the API's refusal, and why
+    updated: int = 0  # sessions re-read (refresh, sweep, --session-id)
 
 
 @dataclass

@@ -86,6 +86,7 @@ def load(
     chunked: bool = True,
     run_once: RunOnce = _pipeline_run,
     after_load: Callable[[dlt.Pipeline], object] | None = None,
+    started_at: float | None = None,
 ) -> LoadResult:
     """Run `source` (from `chaster_source`) into `pipeline` completely, safely, and tidy up.
 
@@ -97,6 +98,7 @@ def load(
     runs once the load stands, still under the run lock, so no other run opens the destination
     meanwhile (the Dagster asset checks query the DuckDB file there). `observer` is told of
     progress, of long waits, and is handed the run's record at the end, success or not.
+    `started_at` (default: now) is when the run began, for a caller that did work first.
     """
     check_duckdb_names(pipeline)
     record = RunRecord(
@@ -104,6 +106,7 @@ def load(
         pipeline.dataset_name,
         destination_kind(pipeline),
         str(pipeline.pipelines_dir),
+        started_at or time.time(),
     )
     result = LoadResult(pipeline, record)
     control = RunControl(chunked=chunked, observer=observer)
@@ -143,9 +146,9 @@ def _load_locked(
     with run_with(control), run_defaults():
         while True:
             leftover, extractions = has_pending_packages(pipeline), control.extractions
-            if settings is not None:  # what the source's next chunk needs from the destination
-                with connection(pipeline):
-                    control.known = Known.read(pipeline, settings, control)
+            # what the source's next chunk needs from the destination (else it reads that
+            # itself, `chunking.known_for`)
+            control.known = None if settings is None else Known.read(pipeline, settings, control)
             with interrupts.committing():  # a signal lets dlt commit the chunk, then stops
                 run_once(pipeline, source, preferred_file_format(pipeline))
                 record.schema_changes += contract.schema_changes(pipeline, tables_before)

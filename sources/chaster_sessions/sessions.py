@@ -22,7 +22,7 @@ import dlt
 from dlt.sources import DltResource
 
 from . import interrupts
-from .chunking import Known, RunControl, active_run, plain_run
+from .chunking import RunControl, active_run, known_for, plain_run
 from .client import ChasterClient, Session
 from .cursor import CursorRun
 from .paging import Cursor, PageSize, WalkResult, walk_new_sessions
@@ -51,7 +51,7 @@ def sessions_resource(settings: Settings) -> DltResource:
     @dlt.resource(name=SESSIONS, primary_key="sessionId", write_disposition="merge")
     def sessions() -> Iterator[Any]:
         """New sessions since the stored cursor, then the re-read ones."""
-        run = active_run() or plain_run(settings)
+        run = active_run() or plain_run()
         chunk = Chunk(settings, run, cast(ResourceState, dlt.current.resource_state()))
         chunk.state["pending"] = False
         interrupts.begin_fetching()  # a signal stops the fetching at once
@@ -70,8 +70,10 @@ def sessions_resource(settings: Settings) -> DltResource:
 
 
 def settings_of(source: Any) -> Settings | None:
-    """The settings of a `chaster_source`, for the runner to read what its chunks need."""
-    resource = getattr(source, "resources", {}).get(SESSIONS)
+    """The settings of a `chaster_source` (or of its `sessions` resource, passed alone), for
+    the runner to read what its chunks need."""
+    resources = getattr(source, "resources", None)
+    resource = resources.get(SESSIONS) if resources is not None else source
     return getattr(resource, "chaster_settings", None)
 
 
@@ -81,7 +83,7 @@ class Chunk:
     def __init__(self, settings: Settings, run: RunControl, state: ResourceState) -> None:
         run.extractions += 1
         self.settings, self.run, self.state = settings, run, state
-        self.known = run.known or Known()
+        self.known = known_for(run, settings)
         self.page = PageSize.from_setting(settings.page_size, state)
         self.client = run.client((settings.base_url, settings.requests_per_minute), self._client)
         self.stop = run.stop(settings.chunk_pages, settings.chunk_seconds)
@@ -187,10 +189,10 @@ class Chunk:
         if action is FollowUp.SWEPT:
             cursor.swept(now)  # this walk saw every session
         elif action is FollowUp.SWEEP:
-            cursor.sweep_why = cursor.sweep_why or due
             if self.full():
                 return ChunkEnd.FULL
-            swept = yield from self.kept(sweep(self.client, cursor, self.page, self.stop, now))
+            pages = sweep(self.client, cursor, due or "", self.page, self.stop, now)
+            swept = yield from self.kept(pages)
             if not swept:
                 return ChunkEnd.FULL
         elif action is FollowUp.REFRESH:
@@ -207,6 +209,7 @@ class Chunk:
                 return cast(T, end.value)
             self.page.remember(self.state)
             yield self.descriptions.hinted([self.keep(session) for session in page])
+            self.run.fetched += len(page)  # re-read sessions count in the progress line too
 
     def reread(self, session_ids: tuple[str, ...]) -> Iterator[Any]:
         """`--session-id`: one GET each, nothing else (`repair.py`)."""

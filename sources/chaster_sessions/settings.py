@@ -31,7 +31,7 @@ from dlt.common.pipeline import PipelineContext
 
 from .errors import ConfigError
 
-VERSION = "0.2.0"  # of this package, as the runs table records it (pyproject.toml's too)
+VERSION = "0.3.0"  # of this package, as the runs table records it (pyproject.toml's too)
 DEFAULT_BASE_URL = "https://api.chaster.app"
 
 # The command's pipeline and dataset. The default file is not `chaster.duckdb`: DuckDB names a
@@ -460,24 +460,8 @@ def check_base_url(base_url: Any, allow_insecure_http: bool = False) -> str:
 
 # -- the settings of one source, checked once ------------------------------------------------
 
-# Settings checked against the table as they are (the others need parsing first).
-_CHECKED = (
-    "status",
-    "page_size",
-    "allow_insecure_http",
-    "sort_order",
-    "requests_per_minute",
-    "max_rate_limit_wait",
-    "max_attempts",
-    "request_timeout",
-    "refresh",
-    "chunk_pages",
-    "chunk_seconds",
-    "privacy",
-    "store_credentials",
-    "schema_contract",
-    "full_sweep_every_days",
-)
+# Settings checked against the table as they are; the slugs, the URL and the secrets are parsed.
+_CHECKED = tuple(s.name for s in SETTINGS if s.type not in ("secret", "slugs", "text"))
 
 
 @dataclass(frozen=True)

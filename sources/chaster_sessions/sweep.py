@@ -7,8 +7,8 @@ added to an old lock (behind the cursor) that ended before the next run. A full 
 row's load with the sweep's start, `last_sweep`). When it is due is `plan.sweep_due`'s answer.
 
 A sweep is a walk of its own, cut at the runner's chunk boundaries like a backfill: where it
-stands is saved with each page and committed with it, so a killed run's sweep goes on from its
-last committed chunk instead of starting again.
+stands is saved with each page and committed with it (`CursorRun.sweep_moved`), so a killed
+run's sweep goes on from its last committed chunk instead of starting again.
 """
 
 from __future__ import annotations
@@ -17,33 +17,33 @@ from collections.abc import Generator
 
 from .client import ChasterClient, Session
 from .cursor import CursorRun
-from .paging import Cursor, PageSize, Stop, WalkResult, walk_new_sessions
+from .paging import PageSize, Stop, WalkResult, walk_new_sessions
 
 
 def sweep(
-    client: ChasterClient, cursor: CursorRun, page_size: PageSize, stop: Stop | None, now: float
+    client: ChasterClient,
+    cursor: CursorRun,
+    why: str,
+    page_size: PageSize,
+    stop: Stop | None,
+    now: float,
 ) -> Generator[list[Session], None, bool]:
     """The sweep's next pages until it is complete or `stop` is reached; each page's position
     is saved in the cursor's entry before the page is handed over. Returns whether it is done."""
-    state = cursor.sweep_position(now)
-    position = Cursor.from_state(state)
-    position.order = position.order or cursor.entry.get("order")
+    position = cursor.sweep_position(now)
     result = WalkResult()
     query = (cursor.slug, "all")
     for page in walk_new_sessions(
         client, position, query, page_size, position.order or "auto", result, stop
     ):
-        position.save(state)
+        cursor.sweep_moved(position)
         for session in page:
             cursor.back(session["sessionId"])  # it is there
         cursor.reread(len(page))
         yield page
-    cursor.learned(result)
-    cursor.sweep_pages += result.pages
-    if result.done:
-        cursor.swept(state.get("started_at", now))
-    cursor.report.refresh = describe(cursor.sweep_why or "", cursor.sweep_pages, result.done)
-    return result.done
+    done = cursor.sweep_stood(why, result, now)
+    cursor.report.refresh = describe(cursor.sweep_why or why, cursor.sweep_pages, done)
+    return done
 
 
 def describe(why: str, pages: int, done: bool) -> str:
