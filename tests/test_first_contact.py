@@ -8,6 +8,7 @@ does not resolve, and a descending backfill killed part-way while the API keeps 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -266,6 +267,23 @@ def test_the_page_cap_is_learned_and_kept(make_api, home, monkeypatch, capsys):
     assert second.code == 0, second.err
     assert {r.body["limit"] for r in api.requests} == {50}  # remembered: no refusal again
     assert api.count(status=400) == 0
+
+
+def test_a_page_cap_learned_by_a_run_that_then_fails_is_reported(
+    make_api, home, monkeypatch, capsys
+):
+    """The walk learned the cap, then the API failed before the walk ended: the report and the
+    runs row still say what the walk learned, as the summary of a finished run would."""
+    api = make_api(260, page_cap=50)
+    configure(monkeypatch, api, max_attempts=1)
+    api.add_fault("500", times=10, after=3)  # the refusal and two pages, then errors
+    result = run_cli(capsys, "--duckdb", "out.duckdb", "--report", "run.json")
+    assert result.code == 5, result.err
+    report = json.loads((home / "run.json").read_text())
+    assert report["status"] == "failed"
+    assert report["extensions"][SLUG]["page_size"] == (
+        "50 (the API refused 100: limit must not be greater than 50)"
+    )
 
 
 def test_an_explicit_page_size_above_the_cap_names_the_setting(make_api, home, monkeypatch, capsys):
