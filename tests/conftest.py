@@ -220,9 +220,10 @@ def killed_after_commits(home: Path, commits: int, *args: str, env: dict[str, st
     proc.wait()
 
 
-def run_once_under(folder: Path, standin: StandIn, *args: str, **settings: str) -> CliResult:
+def run_once_under(folder: Path, standin: StandIn | None, *args: str, **settings: str) -> CliResult:
     """Run the command in its own process, isolated under `folder` as `home` isolates a test:
-    the load of a module-scoped fixture that several tests only read."""
+    the load of a module-scoped fixture that several tests only read (from `standin`, or
+    from none for `--demo`)."""
     project = folder / "project"
     (project / ".dlt").mkdir(parents=True, exist_ok=True)
     env = process_env(
@@ -230,7 +231,7 @@ def run_once_under(folder: Path, standin: StandIn, *args: str, **settings: str) 
         DLT_DATA_DIR=str(folder / "dlt"),
         DLT_PROJECT_DIR=str(project),
         RUNTIME__LOG_LEVEL="ERROR",
-        **standin_env(standin, **settings),
+        **(standin_env(standin, **settings) if standin is not None else {}),
     )
     done = subprocess.run(
         [sys.executable, str(SESSIONS_PY), "--quiet", *args],
