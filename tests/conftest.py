@@ -40,18 +40,22 @@ TOKEN = "test-token-7f3a9c2e51"
 # first keeps a worker from picking up a long one at the end while the other sits idle.
 SLOWEST_FIRST = (
     "test_crash_safety.py::test_killed_runs_resume_and_converge",
+    "test_dagster.py::test_dagster_command_line_runs_load_and_checks_in_a_row",
+    "test_two_pipelines.py::test_a_killed_run_is_resumed_by_its_own_destination_only",
+    "test_two_pipelines.py::test_runs_into_two_files_go_side_by_side",
+    "test_secrets.py::test_token_and_credentials_are_found_nowhere",
+    "test_cli.py::test_demo_end_to_end_without_a_token",
+    "test_notebook.py::test_notebook_runs_against_the_demo_database",
+    "test_package.py::test_pip_install_from_a_copy_gives_the_console_script",
     "test_crash_safety.py::test_resumed_run_says_so",
     "test_first_contact.py::test_a_killed_descending_backfill_resumes_whole",
-    "test_dagster.py::test_dagster_command_line_runs_load_and_checks_in_a_row",
-    "test_two_pipelines.py::test_runs_into_two_files_go_side_by_side",
-    "test_two_pipelines.py::test_a_killed_run_is_resumed_by_its_own_destination_only",
-    "test_incremental.py::test_new_duckdb_file_starts_from_scratch",
-    "test_notebook.py::test_notebook_runs_against_the_demo_database",
-    "test_secrets.py::test_token_and_credentials_are_found_nowhere",
-    "test_incremental.py::test_full_refresh_walks_everything_again",
     "test_html_report.py::test_demo_page_renders_every_chart_in_a_real_browser",
-    "test_package.py::test_a_plain_pipeline_run_is_complete_and_a_second_brings_it_level",
-    "test_cli.py::test_demo_end_to_end_without_a_token",
+    "test_package.py::test_both_doors_read_the_same_settings_from_any_folder",
+    "test_first_contact.py::test_default_run_from_an_empty_folder_and_the_readme_queries",
+    "test_resilience.py::test_persistent_faults_fail_cleanly_and_lose_nothing",
+    "test_views_postgres.py::test_every_view_on_postgres_equals_duckdb",
+    "test_first_load.py::test_first_load_stores_every_session_and_child_row",  # its group's load
+    "test_signals.py::test_a_signal_ends_the_run_with_its_committed_chunks_recorded",
 )
 
 
