@@ -59,12 +59,33 @@ SLOWEST_FIRST = (
 )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(trylast=True)  # after pytest-xdist's own, which names the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Move SLOWEST_FIRST to the front; the sort is stable, so the rest keep their order."""
     rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
     items.sort(
-        key=lambda item: rank.get(item.nodeid.split("[")[0].removeprefix("tests/"), len(rank))
+        key=lambda item: rank.get(
+            item.nodeid.split("[")[0].split("@")[0].removeprefix("tests/"), len(rank)
+        )
     )
+    if config.getoption("loadgroup", False):  # in a worker of `--dist loadgroup`
+        _name_xdist_groups(items)
+
+
+def _name_xdist_groups(items: list[pytest.Item]) -> None:
+    """pytest-xdist 3.8 sends the tests of one `xdist_group` to one worker by renaming each
+    test's `_nodeid` to end in `@group`, which pytest 9.2 no longer reads: the groups were
+    silently spread over the workers, and each worker loaded a module's data again
+    (pytest-dev/pytest-xdist#1386). Name them where pytest 9.2 keeps the id, unless xdist
+    already did."""
+    for item in items:
+        marks = item.iter_markers("xdist_group")
+        names = sorted(
+            {str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in marks}
+        )
+        suffix = "@" + "_".join(names)
+        if names and not item.nodeid.endswith(suffix):
+            item._id = type(item._id).parse(item.nodeid + suffix)
 
 
 @dataclass

@@ -104,7 +104,9 @@ def _probe(page: Path, tmp: Path) -> tuple[dict[str, Any], str]:
     return json.loads(html.unescape(found.group(1))), done.stderr
 
 
-@pytest.fixture(scope="module")
+# session-scoped, so that the tests run between these two (SLOWEST_FIRST) do not make the
+# demo run again
+@pytest.fixture(scope="session")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """One `--demo` run, its folder and what it printed: the demo page's tests only read it."""
     folder = tmp_path_factory.mktemp("demo")
