@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -39,27 +40,52 @@ TOKEN = "test-token-7f3a9c2e51"
 # first keeps a worker from picking up a long one at the end while the other sits idle.
 SLOWEST_FIRST = (
     "test_crash_safety.py::test_killed_runs_resume_and_converge",
+    "test_dagster.py::test_dagster_command_line_runs_load_and_checks_in_a_row",
+    "test_two_pipelines.py::test_a_killed_run_is_resumed_by_its_own_destination_only",
+    "test_two_pipelines.py::test_runs_into_two_files_go_side_by_side",
+    "test_secrets.py::test_token_and_credentials_are_found_nowhere",
+    "test_cli.py::test_demo_end_to_end_without_a_token",
+    "test_notebook.py::test_notebook_runs_against_the_demo_database",
+    "test_package.py::test_pip_install_from_a_copy_gives_the_console_script",
     "test_crash_safety.py::test_resumed_run_says_so",
     "test_first_contact.py::test_a_killed_descending_backfill_resumes_whole",
-    "test_dagster.py::test_dagster_command_line_runs_load_and_checks_in_a_row",
-    "test_two_pipelines.py::test_runs_into_two_files_go_side_by_side",
-    "test_two_pipelines.py::test_a_killed_run_is_resumed_by_its_own_destination_only",
-    "test_incremental.py::test_new_duckdb_file_starts_from_scratch",
-    "test_notebook.py::test_notebook_runs_against_the_demo_database",
-    "test_secrets.py::test_token_and_credentials_are_found_nowhere",
-    "test_incremental.py::test_full_refresh_walks_everything_again",
     "test_html_report.py::test_demo_page_renders_every_chart_in_a_real_browser",
-    "test_package.py::test_a_plain_pipeline_run_is_complete_and_a_second_brings_it_level",
-    "test_cli.py::test_demo_end_to_end_without_a_token",
+    "test_package.py::test_both_doors_read_the_same_settings_from_any_folder",
+    "test_first_contact.py::test_default_run_from_an_empty_folder_and_the_readme_queries",
+    "test_resilience.py::test_persistent_faults_fail_cleanly_and_lose_nothing",
+    "test_views_postgres.py::test_every_view_on_postgres_equals_duckdb",
+    "test_first_load.py::test_first_load_stores_every_session_and_child_row",  # its group's load
+    "test_signals.py::test_a_signal_ends_the_run_with_its_committed_chunks_recorded",
 )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(trylast=True)  # after pytest-xdist's own, which names the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Move SLOWEST_FIRST to the front; the sort is stable, so the rest keep their order."""
     rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
     items.sort(
-        key=lambda item: rank.get(item.nodeid.split("[")[0].removeprefix("tests/"), len(rank))
+        key=lambda item: rank.get(
+            item.nodeid.split("[")[0].split("@")[0].removeprefix("tests/"), len(rank)
+        )
     )
+    if config.getoption("loadgroup", False):  # in a worker of `--dist loadgroup`
+        _name_xdist_groups(items)
+
+
+def _name_xdist_groups(items: list[pytest.Item]) -> None:
+    """pytest-xdist 3.8 sends the tests of one `xdist_group` to one worker by renaming each
+    test's `_nodeid` to end in `@group`, which pytest 9.2 no longer reads: the groups were
+    silently spread over the workers, and each worker loaded a module's data again
+    (pytest-dev/pytest-xdist#1386). Name them where pytest 9.2 keeps the id, unless xdist
+    already did."""
+    for item in items:
+        marks = item.iter_markers("xdist_group")
+        names = sorted(
+            {str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in marks}
+        )
+        suffix = "@" + "_".join(names)
+        if names and not item.nodeid.endswith(suffix):
+            item._id = type(item._id).parse(item.nodeid + suffix)
 
 
 @dataclass
@@ -219,9 +245,10 @@ def killed_after_commits(home: Path, commits: int, *args: str, env: dict[str, st
     proc.wait()
 
 
-def run_once_under(folder: Path, standin: StandIn, *args: str, **settings: str) -> CliResult:
+def run_once_under(folder: Path, standin: StandIn | None, *args: str, **settings: str) -> CliResult:
     """Run the command in its own process, isolated under `folder` as `home` isolates a test:
-    the load of a module-scoped fixture that several tests only read."""
+    the load of a module-scoped fixture that several tests only read (from `standin`, or
+    from none for `--demo`)."""
     project = folder / "project"
     (project / ".dlt").mkdir(parents=True, exist_ok=True)
     env = process_env(
@@ -229,7 +256,7 @@ def run_once_under(folder: Path, standin: StandIn, *args: str, **settings: str) 
         DLT_DATA_DIR=str(folder / "dlt"),
         DLT_PROJECT_DIR=str(project),
         RUNTIME__LOG_LEVEL="ERROR",
-        **standin_env(standin, **settings),
+        **(standin_env(standin, **settings) if standin is not None else {}),
     )
     done = subprocess.run(
         [sys.executable, str(SESSIONS_PY), "--quiet", *args],
@@ -337,8 +364,8 @@ def values_found(path: Path | str, needles: set[str]) -> set[str]:
     """Which of `needles` occur inside any value of any table (DuckDB compresses its file, so
     searching the bytes would prove nothing)."""
     # every value of every row, joined by NULs that no needle holds: a needle is found in the
-    # whole text exactly when it is found in one value, with one search per needle, not per row
-    assert not any("\x00" in n for n in needles)
+    # whole text exactly when it is found in one value
+    assert not any("\x00" in n or not n for n in needles)
     values: list[str] = []
     with duckdb.connect(str(path), read_only=True) as con:
         tables = con.execute(
@@ -347,8 +374,23 @@ def values_found(path: Path | str, needles: set[str]) -> set[str]:
         for schema, table in tables:
             for row in con.execute(f'select * from "{schema}"."{table}"').fetchall():  # noqa: S608
                 values.extend(str(v) for v in row if v is not None)
-    text = "\x00".join(values)
-    return {n for n in needles if n in text}
+    return substrings_found("\x00".join(values), needles)
+
+
+def substrings_found(text: str, needles: set[str]) -> set[str]:
+    """Which of `needles` occur in `text`, in one pass per needle length rather than one scan of
+    the text per needle (thousands of lock credentials over megabytes of rows): a needle lies
+    inside a run of the characters needles are made of, so only those runs' slices of each
+    needle length are looked up."""
+    if not needles:
+        return set()
+    alphabet = re.escape("".join(sorted(set("".join(needles)))))
+    runs = re.findall(f"[{alphabet}]+", text)
+    found: set[str] = set()
+    for length in {len(n) for n in needles}:
+        slices = {run[i : i + length] for run in runs for i in range(len(run) - length + 1)}
+        found |= needles & slices
+    return found
 
 
 # -- a throwaway PostgreSQL server on loopback, for the destination tests ------------------------

@@ -75,7 +75,9 @@ def _view(path: Path | str, name: str, order: str = "1") -> list[dict[str, Any]]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-@pytest.fixture(scope="module")
+# session-scoped, so that no other module's test run between two of these (SLOWEST_FIRST, a
+# worker's order) makes the load again
+@pytest.fixture(scope="session")
 def loaded_once(tmp_path_factory):
     """Two extensions, loaded, then changed (ended, deleted, new) and loaded again: once for
     the tests below, which only read it."""

@@ -27,12 +27,17 @@ from conftest import (
 )
 
 
-def _kill_trials(tmp_path, trials: int, kills: int, seed: int) -> list[tuple[int, int]]:
+def _kill_trials(
+    tmp_path, trials: int, kills: int, seed: int, sessions: int
+) -> list[tuple[int, int]]:
+    """`trials` populations of `sessions`, each loaded by `kills` killed runs and a last one;
+    chunks of two pages (200 sessions) each cost about as much to commit whatever their size,
+    so `sessions` sets how long a run lasts: long enough for the kills to land mid-run."""
     rng = random.Random(seed)
     outcomes = []
     for trial in range(trials):
         api = StandIn(
-            Population(2400, seed=100 + trial), StandInConfig(token=TOKEN, latency=0.02)
+            Population(sessions, seed=100 + trial), StandInConfig(token=TOKEN, latency=0.02)
         ).start()
         try:
             env = {
@@ -62,30 +67,35 @@ def _kill_trials(tmp_path, trials: int, kills: int, seed: int) -> list[tuple[int
 
 
 def test_killed_runs_resume_and_converge(tmp_path, home):
-    outcomes = _kill_trials(tmp_path, trials=2, kills=3, seed=1)
+    # 6 chunks a run: the kills (1.9, 4.0 and 3.8 s, then 2.3, 3.0 and 2.9 s after each start
+    # for seed 1) come after dlt's import and before the last chunk, at least the first ones
+    outcomes = _kill_trials(tmp_path, trials=2, kills=3, seed=1, sessions=1200)
     assert sum(killed for killed, _ in outcomes) >= 3  # the kills did land mid-run
-    assert all(stored == 2400 for _, stored in outcomes)
+    assert all(stored == 1200 for _, stored in outcomes)
 
 
 def test_resumed_run_says_so(tmp_path, home, make_api):
-    api = make_api(4000, latency=0.02)
+    api = make_api(1000, latency=0.02)  # 10 pages, 5 chunks of two
     env = standin_env(api, chunk_pages="2")
     killed_after_commits(home, 2, "--duckdb", "out.duckdb", env=env)
     committed = query("out.duckdb", "select count(*) from chaster.sessions")[0][0]
-    assert 0 < committed < 4000
+    assert 0 < committed < 1000
     api.clear_log()
     result = run_process("--duckdb", "out.duckdb", env=env)
     assert result.code == 0, result.err
     assert "resumed an interrupted run" in result.out
-    assert api.count("search") < 40  # continued, not started over
+    # continued from the last committed chunk, not started over: the pages after it, then,
+    # no longer a first load, one page of the running locks (44 of them, under one page of 100)
+    assert len(api.population.truth(SLUG, "locked")) == 44
+    assert api.count("search") == (1000 - committed) // 100 + 1
     assert (
-        query("out.duckdb", "select count(distinct session_id) from chaster.sessions")[0][0] == 4000
+        query("out.duckdb", "select count(distinct session_id) from chaster.sessions")[0][0] == 1000
     )
 
 
 @pytest.mark.stress
 def test_many_killed_runs_converge(tmp_path, home):
-    outcomes = _kill_trials(tmp_path, trials=25, kills=5, seed=2)
+    outcomes = _kill_trials(tmp_path, trials=25, kills=5, seed=2, sessions=2400)
     print(f"\n{len(outcomes)} trials, {sum(k for k, _ in outcomes)} kills, all converged")
 
 

@@ -46,7 +46,9 @@ def expected_child_rows(sessions: list[dict[str, Any]]) -> Counter[str]:
     return rows
 
 
-@pytest.fixture(scope="module")
+# session-scoped, so that no other module's test run between two of these (SLOWEST_FIRST, a
+# worker's order) makes the load again
+@pytest.fixture(scope="session")
 def first_load(tmp_path_factory):
     """3000 sessions of one extension, ascending, loaded once into a new file: every test here
     only reads that load."""

@@ -29,7 +29,7 @@ from chaster_sessions.html_report import (
     period_index,
     period_label,
 )
-from conftest import SLUG, configure, run_cli, run_process
+from conftest import SLUG, configure, run_cli, run_once_under
 
 CHARTS_PER_EXTENSION = 8  # and one table, of the config values
 CHROMIUM_FLAGS = [
@@ -104,11 +104,23 @@ def _probe(page: Path, tmp: Path) -> tuple[dict[str, Any], str]:
     return json.loads(html.unescape(found.group(1))), done.stderr
 
 
-def test_demo_page_renders_every_chart_in_a_real_browser(home, tmp_path):
-    demo = run_process("--demo", "--quiet")
-    assert demo.code == 0, demo.err
-    page = home / "chaster_demo.html"
-    assert f"report page: {page}" in demo.out
+# session-scoped, so that the tests run between these two (SLOWEST_FIRST) do not make the
+# demo run again
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One `--demo` run, its folder and what it printed: the demo page's tests only read it."""
+    folder = tmp_path_factory.mktemp("demo")
+    result = run_once_under(folder, None, "--demo")
+    assert result.code == 0, result.err
+    return folder, result.out
+
+
+# the tests of the demo page go to one worker, so the demo is run once (--dist loadgroup)
+@pytest.mark.xdist_group("html_demo")
+def test_demo_page_renders_every_chart_in_a_real_browser(demo, tmp_path):
+    folder, out = demo
+    page = folder / "chaster_demo.html"
+    assert f"report page: {page}" in out
     source = page.read_text()
     assert "<script" not in source  # nothing runs; nothing is fetched
     assert re.findall(r"\b(?:src|href)\s*=", source) == []
@@ -176,17 +188,17 @@ def _config_rows(table: str) -> list[tuple[str, str, int]]:
     return rows
 
 
-def test_demo_page_reads_at_a_glance(home):
+@pytest.mark.xdist_group("html_demo")
+def test_demo_page_reads_at_a_glance(demo):
     """Each chart answers its question without a second look: binned periods with the one not
     over yet marked, durations grouped by mode, config values told apart, the figures table's
     counts explained, and wearers under a title that fits all of them."""
     import duckdb
 
-    demo = run_process("--demo", "--quiet")
-    assert demo.code == 0, demo.err
-    source = (home / "chaster_demo.html").read_text()
+    folder, _ = demo
+    source = (folder / "chaster_demo.html").read_text()
     figures = _figures(source)
-    with duckdb.connect(str(home / "chaster_demo.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(folder / "chaster_demo.duckdb"), read_only=True) as con:
 
         def query(sql: str) -> list[tuple[Any, ...]]:
             return con.execute(sql).fetchall()

@@ -82,7 +82,8 @@ def test_forced_order_pages_without_detection(make_api, home, monkeypatch, capsy
     assert len(stored_sessions("out.duckdb")) == 302
 
 
-def test_status_filter_has_its_own_cursor(api, home, monkeypatch, capsys):
+def test_status_filter_has_its_own_cursor(make_api, home, monkeypatch, capsys):
+    api = make_api(1000)
     configure(monkeypatch, api)
     locked = run_cli(capsys, "--duckdb", "out.duckdb", "--status", "locked")
     assert locked.code == 0, locked.err
@@ -118,29 +119,31 @@ def test_extension_slug_list_from_env_json(make_api, home, monkeypatch, capsys):
     assert len(stored_sessions("out.duckdb")) == 50
 
 
-def test_full_refresh_walks_everything_again(api, home, monkeypatch, capsys):
+def test_full_refresh_walks_everything_again(make_api, home, monkeypatch, capsys):
+    api = make_api(1000)
     configure(monkeypatch, api)
     assert run_cli(capsys, "--duckdb", "out.duckdb").code == 0
     api.clear_log()
     again = run_cli(capsys, "--duckdb", "out.duckdb", "--full-refresh")
     assert again.code == 0
-    assert api.count("search") == 30
+    assert api.count("search") == 10  # every page of 100 again
     assert query("out.duckdb", "select count(*), count(distinct session_id) from chaster.sessions")[
         0
-    ] == (3000, 3000)
+    ] == (1000, 1000)
 
 
-def test_new_duckdb_file_starts_from_scratch(api, home, monkeypatch, capsys):
+def test_new_duckdb_file_starts_from_scratch(make_api, home, monkeypatch, capsys):
+    api = make_api(1000)
     configure(monkeypatch, api)
     assert run_cli(capsys, "--duckdb", "a.duckdb").code == 0
     assert run_cli(capsys, "--duckdb", "b.duckdb").code == 0
-    assert len(stored_sessions("b.duckdb")) == 3000
+    assert len(stored_sessions("b.duckdb")) == 1000
     api.population.add(SLUG, 4)
     assert run_cli(capsys, "--duckdb", "b.duckdb").code == 0
     api.clear_log()
     # back to a.duckdb: its own cursor (from the file), so the 4 new ones come in too
     assert run_cli(capsys, "--duckdb", "a.duckdb").code == 0
-    assert len(stored_sessions("a.duckdb")) == 3004
+    assert len(stored_sessions("a.duckdb")) == 1004
 
 
 def test_page_cap_clamped_silently_still_pages_correctly(make_api, home, monkeypatch, capsys):

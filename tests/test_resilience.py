@@ -157,7 +157,7 @@ def test_persistent_faults_fail_cleanly_and_lose_nothing(
     before = loaded_then_grown(api, home, monkeypatch, capsys)
     monkeypatch.setenv("SOURCES__CHASTER__MAX_ATTEMPTS", "3")
     monkeypatch.setenv("SOURCES__CHASTER__REQUEST_TIMEOUT", "0.5")
-    api.add_fault(kind, times=100, after=1, seconds=2)  # the second page never comes
+    api.add_fault(kind, times=100, after=1, seconds=1)  # the second page never comes
     result = run_cli(capsys, "--duckdb", "out.duckdb")
     assert result.code == 5
     lines = result.err.strip().splitlines()
@@ -166,7 +166,7 @@ def test_persistent_faults_fail_cleanly_and_lose_nothing(
     assert problem in lines[0]
     assert "Traceback" not in result.err
     if kind == "timeout":
-        time.sleep(2.5)  # the stand-in logs a request when it answers, 2 s after the give-up
+        time.sleep(1.5)  # the stand-in logs a request when it answers, 1 s after it came
     assert api.count("search") == 4  # one good page, then exactly max_attempts tries
     assert db_snapshot(home / "out.duckdb") == before  # the good page is not half-loaded
     api.config.faults.clear()

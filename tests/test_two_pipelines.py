@@ -49,7 +49,9 @@ def _staging_rows(path: Path) -> dict[str, int]:
 
 
 def test_runs_into_two_files_go_side_by_side(make_api, home):
-    slow = make_api(3000, latency=0.05)
+    # 8 chunks, each waiting 0.5 s on its two pages: the first run outlasts the whole second
+    # one by several chunks, at the cost of few commits
+    slow = make_api(1600, latency=0.25)
     fast = make_api({"other-extension": 300})
     first = start_process("--duckdb", "a.duckdb", env=standin_env(slow, chunk_pages="2"))
     wait_for_commits(home, 1)
@@ -68,7 +70,7 @@ def test_runs_into_two_files_go_side_by_side(make_api, home):
 
 
 def test_a_killed_run_is_resumed_by_its_own_destination_only(make_api, home):
-    killed = make_api(3000, latency=0.05)
+    killed = make_api(1000, latency=0.05)  # 5 chunks of two pages: 3 after the kill
     other = make_api({"other-extension": 300})
     env_a = standin_env(killed, chunk_pages="2")
     killed_after_commits(home, 2, "--duckdb", "a.duckdb", env=env_a)
@@ -87,11 +89,11 @@ def test_a_killed_run_is_resumed_by_its_own_destination_only(make_api, home):
 def test_the_local_folder_keeps_no_loaded_package_and_staging_is_emptied(
     make_api, home, monkeypatch, capsys
 ):
-    api = make_api(1200)
+    api = make_api(600)
     configure(monkeypatch, api, chunk_pages=2)
     result = run_cli(capsys, "--duckdb", "out.duckdb")
     assert result.code == 0, result.err
-    assert "(6 chunks)" in result.out
+    assert "(3 chunks)" in result.out
     (folder,) = pipeline_folders(home)
     assert f"  local folder: {folder} (`dlt pipeline --pipelines-dir {folder} chaster info`" in (
         result.out
@@ -99,7 +101,7 @@ def test_the_local_folder_keeps_no_loaded_package_and_staging_is_emptied(
     loaded = folder / "chaster" / "load" / "loaded"
     assert not loaded.exists() or list(loaded.iterdir()) == []
     lock = json.loads((folder / "chaster.run.lock").read_text())
-    assert lock["chunks"] == 6 and lock["pid"] == os.getpid()
+    assert lock["chunks"] == 3 and lock["pid"] == os.getpid()
     staging = _staging_rows(home / "out.duckdb")
     assert len(staging) == 7 and set(staging.values()) == {0}, staging  # they stay, empty
 
