@@ -146,10 +146,10 @@ def _load_locked(
     with run_with(control), run_defaults():
         while True:
             leftover, extractions = has_pending_packages(pipeline), control.extractions
-            # what the source's next chunk needs from the destination (else it reads that
-            # itself, `chunking.known_for`)
-            control.known = None if settings is None else Known.read(pipeline, settings, control)
             with interrupts.committing():  # a signal lets dlt commit the chunk, then stops
+                # what the source's next chunk needs from the destination (else it reads that
+                # itself, `chunking.known_for`); a signal meanwhile stops the source at once
+                control.known = Known.read(pipeline, settings, control) if settings else None
                 run_once(pipeline, source, preferred_file_format(pipeline))
                 record.schema_changes += contract.schema_changes(pipeline, tables_before)
                 record.chunks += 1
