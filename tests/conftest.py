@@ -461,3 +461,15 @@ def pg_query(url: str, sql: str) -> list[tuple[Any, ...]]:
     with psycopg2.connect(url) as con, con.cursor() as cursor:
         cursor.execute(sql)
         return cursor.fetchall()
+
+
+# session-scoped, so that the tests run between these two (SLOWEST_FIRST) do not make the
+# demo run again
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One `--demo` run, its folder and what it printed: the tests of the demo page and of the
+    notebook only read it (mark them `xdist_group("demo")`)."""
+    folder = tmp_path_factory.mktemp("demo")
+    result = run_once_under(folder, None, "--demo")
+    assert result.code == 0, result.err
+    return folder, result.out

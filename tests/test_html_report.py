@@ -29,7 +29,7 @@ from chaster_sessions.html_report import (
     period_index,
     period_label,
 )
-from conftest import SLUG, configure, run_cli, run_once_under
+from conftest import SLUG, configure, run_cli
 
 CHARTS_PER_EXTENSION = 8  # and one table, of the config values
 CHROMIUM_FLAGS = [
@@ -104,19 +104,8 @@ def _probe(page: Path, tmp: Path) -> tuple[dict[str, Any], str]:
     return json.loads(html.unescape(found.group(1))), done.stderr
 
 
-# session-scoped, so that the tests run between these two (SLOWEST_FIRST) do not make the
-# demo run again
-@pytest.fixture(scope="session")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """One `--demo` run, its folder and what it printed: the demo page's tests only read it."""
-    folder = tmp_path_factory.mktemp("demo")
-    result = run_once_under(folder, None, "--demo")
-    assert result.code == 0, result.err
-    return folder, result.out
-
-
-# the tests of the demo page go to one worker, so the demo is run once (--dist loadgroup)
-@pytest.mark.xdist_group("html_demo")
+# the tests that read the demo go to one worker, so the demo is run once (--dist loadgroup)
+@pytest.mark.xdist_group("demo")
 def test_demo_page_renders_every_chart_in_a_real_browser(demo, tmp_path):
     folder, out = demo
     page = folder / "chaster_demo.html"
@@ -188,7 +177,7 @@ def _config_rows(table: str) -> list[tuple[str, str, int]]:
     return rows
 
 
-@pytest.mark.xdist_group("html_demo")
+@pytest.mark.xdist_group("demo")
 def test_demo_page_reads_at_a_glance(demo):
     """Each chart answers its question without a second look: binned periods with the one not
     over yet marked, durations grouped by mode, config values told apart, the figures table's

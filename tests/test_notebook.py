@@ -6,17 +6,18 @@ from collections import Counter
 
 import nbclient
 import nbformat
+import pytest
 
 from chaster_sessions.cli import demo_population
-from conftest import ROOT, SLUG, run_process
+from conftest import ROOT, SLUG
 
 NOTEBOOK = ROOT / "notebooks" / "sessions.ipynb"
 
 
-def test_notebook_runs_against_the_demo_database(home, monkeypatch):
-    demo = run_process("--demo", "--quiet")
-    assert demo.code == 0, demo.err
-    monkeypatch.setenv("CHASTER_DUCKDB", str(home / "chaster_demo.duckdb"))
+@pytest.mark.xdist_group("demo")
+def test_notebook_runs_against_the_demo_database(demo, monkeypatch):
+    folder, _ = demo
+    monkeypatch.setenv("CHASTER_DUCKDB", str(folder / "chaster_demo.duckdb"))
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     for cell in notebook.cells:  # what is committed must not stand in for what runs now
         if cell.cell_type == "code":
@@ -31,7 +32,7 @@ def test_notebook_runs_against_the_demo_database(home, monkeypatch):
     charts = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(charts) == 7
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
-    assert f"database: {home / 'chaster_demo.duckdb'}" in text
+    assert f"database: {folder / 'chaster_demo.duckdb'}" in text
 
     # the overview table the notebook prints carries the seeded figures
     population = demo_population()
