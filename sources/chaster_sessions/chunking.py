@@ -91,9 +91,6 @@ class RunControl:
             self._cursors[key] = CursorRun(slug, status)
         return self._cursors[key]
 
-    def cursors(self) -> list[CursorRun]:
-        return list(self._cursors.values())
-
     def reports(self) -> dict[str, CursorReport]:
         """What each extension's cursor found and chose, by slug (a run has one status)."""
         return {cursor.slug: cursor.report for cursor in self._cursors.values()}

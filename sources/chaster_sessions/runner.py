@@ -45,6 +45,7 @@ from .errors import ConcurrentRunError, ConfigError
 from .record import Outcome, RunRecord, per_slug
 from .schema import SESSIONS
 from .sessions import settings_of
+from .state import split_key
 
 
 @dataclass
@@ -101,13 +102,7 @@ def load(
     `started_at` (default: now) is when the run began, for a caller that did work first.
     """
     check_duckdb_names(pipeline)
-    record = RunRecord(
-        pipeline.pipeline_name,
-        pipeline.dataset_name,
-        destination_kind(pipeline),
-        str(pipeline.pipelines_dir),
-        started_at or time.time(),
-    )
+    record = new_record(pipeline, started_at or time.time())
     result = LoadResult(pipeline, record)
     control = RunControl(chunked=chunked, observer=observer)
     with run_lock(pipeline) as lock:
@@ -206,6 +201,14 @@ def run_defaults() -> Iterator[None]:
             os.environ.pop(env, None)
 
 
+def new_record(pipeline: dlt.Pipeline, started_at: float) -> RunRecord:
+    """An empty record of a run of `pipeline` that began at `started_at`."""
+    kind = destination_kind(pipeline)
+    return RunRecord(
+        pipeline.pipeline_name, pipeline.dataset_name, kind, str(pipeline.pipelines_dir), started_at
+    )
+
+
 def note_interrupt(result: LoadResult, stop: interrupts.Interrupted) -> None:
     """Fill in what an interrupted run committed: its chunks, and the sessions it added, read
     from the destination (`None` when it cannot be read; no figure is guessed)."""
@@ -253,13 +256,7 @@ def finish(pipeline: dlt.Pipeline, record: RunRecord | None = None) -> RunRecord
     - the `analytics` views are re-created (DuckDB, MotherDuck, PostgreSQL); a failure is
       reported in `record.views_error` and leaves the load as it stands.
     """
-    if record is None:
-        record = RunRecord(
-            pipeline.pipeline_name,
-            pipeline.dataset_name,
-            destination_kind(pipeline),
-            str(pipeline.pipelines_dir),
-        )
+    record = record or new_record(pipeline, time.time())
     with connection(pipeline):
         record.repaired = repair_duplicates(pipeline)
         mark_removed(pipeline, removal_marks(cursor_states(pipeline)))
@@ -280,7 +277,7 @@ def removal_marks(state: dict[str, Any]) -> list[RemovalMarks]:
     the sessions GETs answered 404 for, and when a full sweep last began."""
     marks = []
     for key, entry in state.get("cursors", {}).items():
-        slug, status = key.split("|", 1)
+        slug, status = split_key(key)
         marks.append(
             RemovalMarks(slug, status, dict(entry.get("removed", {})), entry.get("last_sweep"))
         )
