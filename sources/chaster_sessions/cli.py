@@ -76,6 +76,10 @@ class RunPlan:
             return f"DuckDB: {self.duckdb_path} (schema {DATASET})"
         return f"destination: {self.destination} (dataset {DATASET})"
 
+    def destination_label(self) -> str:
+        """The destination as the report names it: `duckdb`, or the destination's name."""
+        return "duckdb" if self.on_duckdb else str(self.destination)
+
     def location(self) -> str:
         return str(self.duckdb_path) if self.on_duckdb else f"{self.destination}/{DATASET}"
 
@@ -397,8 +401,7 @@ def command(argv: list[str] | None) -> int:
     if plan is not None and plan.report is not None:
         # the command's own outcome: it may fail after a successful load (the page, say)
         record = replace(progress.record or unloaded(plan, started_at), outcome=outcome)
-        destination = "duckdb" if plan.on_duckdb else str(plan.destination)
-        write_report(plan.report, record, destination, plan.location())
+        write_report(plan.report, record, plan.destination_label(), plan.location())
     return outcome.exit_code
 
 
@@ -421,15 +424,16 @@ def failed(
     if verbose and not interrupted:
         trace = "".join(traceback.format_exception(exc))
         print(redact(trace, known_secrets()), file=sys.stderr)
-    loaded = record is not None and record.outcome.exit_code != 0
-    outcome = record.outcome if record is not None and loaded else Outcome.of(exc)
+    # the load's own failure, as recorded; else (it never ran, or succeeded) this one's
+    recorded = record.outcome if record is not None and record.outcome.exit_code else None
+    outcome = recorded or Outcome.of(exc)
     print(f"error: {outcome.error}", file=sys.stderr)
     return outcome
 
 
 def unloaded(plan: RunPlan, started_at: float) -> RunRecord:
     """The record of a run that ended before the load began (a setting, the DuckDB file)."""
-    kind = "duckdb" if plan.on_duckdb else str(plan.destination)
+    kind = plan.destination_label()
     return RunRecord(plan.pipeline_name, DATASET, kind, "", started_at, time.time())
 
 
