@@ -45,7 +45,7 @@ from .pipeline import (
 )
 from .record import Outcome, RunRecord
 from .report import summary, write_report
-from .runner import check_duckdb_name, load
+from .runner import check_duckdb_name, load, run_lock
 from .settings import DATASET, DEFAULT_DUCKDB, PIPELINE_NAME
 
 DEMO_PIPELINE_NAME = "chaster_demo"
@@ -349,11 +349,13 @@ class Progress:
 def run(plan: RunPlan, progress: Progress, started_at: float) -> Any:
     """Build the source (checking every setting), then load; the load's result. The run's
     record starts with the command (`started_at`), as its runs row and report say."""
+    pipeline = make_pipeline(plan)
     if plan.on_duckdb:
+        run_lock(pipeline).probe()  # another run holds the file: that run's no, not "in use"
         check_duckdb(plan.duckdb_path)
     if not plan.demo:
         source = chaster_source(**plan.source_args)
-        return load(make_pipeline(plan), source, observer=progress, started_at=started_at)
+        return load(pipeline, source, observer=progress, started_at=started_at)
     from chaster_standin import StandIn, StandInConfig
 
     # every setting is checked before the stand-in starts
@@ -361,7 +363,7 @@ def run(plan: RunPlan, progress: Progress, started_at: float) -> Any:
     with StandIn(demo_population(), StandInConfig(token=DEMO_TOKEN)) as standin:
         print(f"demo: serving {DEMO_SESSIONS:,} seeded sessions at {standin.url}", file=sys.stderr)
         source = chaster_source(**{**plan.source_args, "base_url": standin.url})
-        return load(make_pipeline(plan), source, observer=progress, started_at=started_at)
+        return load(pipeline, source, observer=progress, started_at=started_at)
 
 
 def main(argv: list[str] | None = None) -> int:

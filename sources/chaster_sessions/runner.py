@@ -105,8 +105,13 @@ def load(
     record = new_record(pipeline, started_at or time.time())
     result = LoadResult(pipeline, record)
     control = RunControl(chunked=chunked, observer=observer)
-    with run_lock(pipeline) as lock:
+    with run_lock(pipeline) as lock, contextlib.ExitStack() as held:
         try:
+            result.pipeline = bind_to_destination(result.pipeline)
+            # one client for every query of the run, held across its loads: on DuckDB it also
+            # keeps the database open for dlt's own connections, which otherwise each open the
+            # file again and checkpoint it on closing (a third of a steady-state run's time)
+            held.enter_context(connection(result.pipeline))
             _load_locked(result, source, control, run_once, lock)
         except BaseException as exc:
             stop = interrupts.interruption(exc)
@@ -131,11 +136,10 @@ def _load_locked(
     result: LoadResult, source: Any, control: RunControl, run_once: RunOnce, lock: RunLock
 ) -> None:
     record = result.record
-    pipeline = result.pipeline = bind_to_destination(result.pipeline)
+    pipeline = result.pipeline
     discard_leftovers(pipeline)
-    with connection(pipeline):
-        record.before = sessions_per_slug(pipeline)
-        tables_before = set(tables(pipeline))
+    record.before = sessions_per_slug(pipeline)
+    tables_before = set(tables(pipeline))
     record.resumed = bool(cursor_states(pipeline).get("pending")) or has_pending_packages(pipeline)
     settings = settings_of(source)
     with run_with(control), run_defaults():
@@ -156,10 +160,9 @@ def _load_locked(
             only_the_leftover = leftover and control.extractions == extractions
             if not (only_the_leftover or cursor_states(pipeline).get("pending")):
                 break
-    with connection(pipeline):
-        finish(pipeline, record)
-        record.after = sessions_per_slug(pipeline)
-        record.tables = table_counts(pipeline)
+    finish(pipeline, record)
+    record.after = sessions_per_slug(pipeline)
+    record.tables = table_counts(pipeline)
 
 
 # dlt settings the runner chooses unless the user has set them: (env var, the keys dlt would
@@ -334,8 +337,20 @@ class RunLock:
         self._handle: Any = None
 
     def __enter__(self) -> RunLock:
+        self._handle = self._take()
+        self.committed(0)
+        return self
+
+    def probe(self) -> None:
+        """Raise `ConcurrentRunError` now if another run holds the lock, taking nothing: a run
+        keeps its DuckDB file open throughout, so the command asks here first, before the file
+        would only say "in use"."""
+        self._take().close()
+
+    def _take(self) -> Any:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")  # held for the whole run, released in __exit__
+        # held for the whole run, released in __exit__
+        handle = open(self.path, "a+")  # noqa: SIM115
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -346,9 +361,7 @@ class RunLock:
                 f"another run of pipeline {self.name!r} is still going into this destination "
                 f"({holder}); this run did nothing"
             ) from None
-        self._handle = handle
-        self.committed(0)
-        return self
+        return handle
 
     def committed(self, chunks: int) -> None:
         """Note that the run has committed `chunks` chunks so far."""
