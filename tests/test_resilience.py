@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
 import pytest
 
+from chaster_sessions import Settings
+from chaster_sessions.client import retry_delay
 from conftest import (
     SLUG,
     configure,
@@ -22,6 +25,26 @@ from conftest import (
     run_cli,
     stored_sessions,
 )
+
+# the retries below wait a tenth of the default backoff; the default is pinned by
+# `test_retry_delay_doubles_from_the_backoff_up_to_30_s` and used by test_secrets' faulty runs
+QUICK_BACKOFF = "0.05"
+
+
+def test_retry_delay_doubles_from_the_backoff_up_to_30_s():
+    assert Settings.__dataclass_fields__["retry_backoff"].default == 0.5
+    assert [retry_delay(0.5, n) for n in range(1, 9)] == [0.5, 1, 2, 4, 8, 16, 30, 30]
+    assert retry_delay(0.0, 3) == 0
+
+
+def _logged(api: Any, requests: int, endpoint: str | None = None) -> int:
+    """The stand-in's count of requests once it reaches `requests` (or after 5 s): it logs a
+    request when it answers, and it answers a timed-out one only after its delay."""
+    deadline = time.monotonic() + 5
+    while api.count(endpoint) < requests and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.1)  # and then no more
+    return int(api.count(endpoint))
 
 
 def _reported(out: str, pattern: str) -> int:
@@ -124,6 +147,7 @@ def test_transient_faults_are_retried_and_the_data_is_complete(
     api.population.end(api.population.session_ids(SLUG, "locked")[0], "unlocked")
     # ending one running lock makes the refresh re-read it with a GET (see test_freshness)
     monkeypatch.setenv("SOURCES__CHASTER__REQUEST_TIMEOUT", "0.5")
+    monkeypatch.setenv("SOURCES__CHASTER__RETRY_BACKOFF", QUICK_BACKOFF)
     api.add_fault(
         kind, endpoint=endpoint, times=2, after=1 if endpoint == "search" else 0, seconds=2
     )
@@ -137,7 +161,8 @@ def test_transient_faults_are_retried_and_the_data_is_complete(
         assert _reported(result.out, r"(\d+) retries") == 2
     if kind in FAULT_STATUS:
         assert api.count(endpoint, status=FAULT_STATUS[kind]) >= 2
-    assert _reported(result.out, r"requests: (\d+)") == api.count()
+    reported = _reported(result.out, r"requests: (\d+)")
+    assert reported == (_logged(api, reported) if kind == "timeout" else api.count())
 
 
 @pytest.mark.parametrize(
@@ -157,6 +182,7 @@ def test_persistent_faults_fail_cleanly_and_lose_nothing(
     before = loaded_then_grown(api, home, monkeypatch, capsys)
     monkeypatch.setenv("SOURCES__CHASTER__MAX_ATTEMPTS", "3")
     monkeypatch.setenv("SOURCES__CHASTER__REQUEST_TIMEOUT", "0.5")
+    monkeypatch.setenv("SOURCES__CHASTER__RETRY_BACKOFF", QUICK_BACKOFF)
     api.add_fault(kind, times=100, after=1, seconds=1)  # the second page never comes
     result = run_cli(capsys, "--duckdb", "out.duckdb")
     assert result.code == 5
@@ -165,9 +191,8 @@ def test_persistent_faults_fail_cleanly_and_lose_nothing(
     assert lines[0].startswith("error: POST /api/extensions/sessions/search failed 3 times: ")
     assert problem in lines[0]
     assert "Traceback" not in result.err
-    if kind == "timeout":
-        time.sleep(1.5)  # the stand-in logs a request when it answers, 1 s after it came
-    assert api.count("search") == 4  # one good page, then exactly max_attempts tries
+    searches = _logged(api, 4, "search") if kind == "timeout" else api.count("search")
+    assert searches == 4  # one good page, then exactly max_attempts tries
     assert db_snapshot(home / "out.duckdb") == before  # the good page is not half-loaded
     api.config.faults.clear()
     assert run_cli(capsys, "--duckdb", "out.duckdb").code == 0
@@ -176,7 +201,7 @@ def test_persistent_faults_fail_cleanly_and_lose_nothing(
 
 def test_a_fault_mid_backfill_keeps_the_committed_chunks(make_api, home, monkeypatch, capsys):
     api = make_api(600)
-    configure(monkeypatch, api, chunk_pages=2, max_attempts=2)
+    configure(monkeypatch, api, chunk_pages=2, max_attempts=2, retry_backoff=QUICK_BACKOFF)
     api.add_fault("503", times=100, after=2)  # pages 1-2 commit as a chunk; page 3 never comes
     result = run_cli(capsys, "--duckdb", "out.duckdb")
     assert result.code == 5

@@ -32,6 +32,7 @@ from .settings import (
     DEFAULT_MAX_RATE_LIMIT_WAIT,
     DEFAULT_READ_TIMEOUT,
     DEFAULT_REQUESTS_PER_MINUTE,
+    DEFAULT_RETRY_BACKOFF,
     VERSION,
     Settings,
 )
@@ -63,6 +64,7 @@ def chaster_source(
     requests_per_minute: float = DEFAULT_REQUESTS_PER_MINUTE,
     max_rate_limit_wait: float = DEFAULT_MAX_RATE_LIMIT_WAIT,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    retry_backoff: float = DEFAULT_RETRY_BACKOFF,
     request_timeout: float = DEFAULT_READ_TIMEOUT,
     refresh: bool = True,
     chunk_pages: int = DEFAULT_CHUNK_PAGES,

@@ -125,6 +125,12 @@ OnWait = Callable[[float, str], None]
 LONG_WAIT = 2.0
 
 
+def retry_delay(backoff: float, failures: int) -> float:
+    """Seconds to wait after the `failures`-th transient fault of one request: `backoff`,
+    doubled for each further fault, at most 30 s (so a long outage is retried every 30 s)."""
+    return min(30.0, backoff * 2 ** (failures - 1))
+
+
 class ChasterClient:
     """Talks to the Extensions API: paced under the budget, retried where retrying is safe."""
 
@@ -142,7 +148,7 @@ class ChasterClient:
             settings.DEFAULT_CONNECT_TIMEOUT,
             settings.DEFAULT_READ_TIMEOUT,
         ),
-        backoff: float = 0.5,
+        backoff: float = settings.DEFAULT_RETRY_BACKOFF,
         token_origin: str = settings.TOKEN_FROM_ARGUMENT,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -206,7 +212,7 @@ class ChasterClient:
                     )
                 )
             self.counts.retries += 1
-            delay = min(30.0, self.backoff * 2 ** (transient_failures - 1))
+            delay = retry_delay(self.backoff, transient_failures)
             self._announce(delay, self._redact(f"retrying {method} {path} after {problem}"))
             time.sleep(delay)
 

@@ -99,6 +99,7 @@ class Chunk:
             on_wait=observer.waiting if observer is not None else None,
             requests_per_minute=s.requests_per_minute,
             max_attempts=s.max_attempts,
+            backoff=s.retry_backoff,
             max_rate_limit_wait=s.max_rate_limit_wait,
             timeout=(DEFAULT_CONNECT_TIMEOUT, s.request_timeout),
             token_origin=s.token_origin,

@@ -58,6 +58,8 @@ DEFAULT_REQUESTS_PER_MINUTE = 100  # the documented budget
 # Transient faults (5xx, resets, timeouts, bodies that are not JSON) are retried this often with
 # exponential backoff; rate limits are waited out up to a total wait instead.
 DEFAULT_MAX_ATTEMPTS = 5
+# The first retry waits this long, each next one twice as long, at most 30 s.
+DEFAULT_RETRY_BACKOFF = 0.5
 DEFAULT_MAX_RATE_LIMIT_WAIT = 900
 DEFAULT_READ_TIMEOUT = 60
 # A long backfill driven by the runner is committed in chunks, so a kill loses at most one chunk.
@@ -169,6 +171,13 @@ SETTINGS: tuple[Setting, ...] = (
         "tries per request on 5xx, HTML error pages, resets, timeouts, non-JSON bodies",
         minimum=1,
         maximum=100,
+    ),
+    Setting(
+        "retry_backoff",
+        "number",
+        DEFAULT_RETRY_BACKOFF,
+        "seconds before the first retry of such a fault; doubled for each next try, at most 30",
+        minimum=0,
     ),
     Setting(
         "request_timeout",
@@ -482,6 +491,7 @@ class Settings:
     requests_per_minute: float = DEFAULT_REQUESTS_PER_MINUTE
     max_rate_limit_wait: float = DEFAULT_MAX_RATE_LIMIT_WAIT
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    retry_backoff: float = DEFAULT_RETRY_BACKOFF
     request_timeout: float = DEFAULT_READ_TIMEOUT
     refresh: bool = True
     chunk_pages: int = DEFAULT_CHUNK_PAGES
