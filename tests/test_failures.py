@@ -28,10 +28,10 @@ from conftest import (
     ],
 )
 def test_paging_guards_stop_the_run_and_keep_the_data(
-    make_api, home, monkeypatch, capsys, fault, message
+    make_api, home, monkeypatch, capsys, first_load, fault, message
 ):
     api = make_api(300)
-    before = loaded_then_grown(api, home, monkeypatch, capsys)
+    before = loaded_then_grown(api, home, monkeypatch, first_load)
     api.add_fault(fault, after=1)  # the second page of the next run misbehaves
     result = run_cli(capsys, "--duckdb", "out.duckdb")
     assert result.code == 6
@@ -62,9 +62,9 @@ def test_no_token_says_how_to_set_it_and_mentions_demo(home, capsys):
     assert not (home / "out.duckdb").exists()
 
 
-def test_wrong_token_is_refused_cleanly(make_api, home, monkeypatch, capsys):
+def test_wrong_token_is_refused_cleanly(make_api, home, monkeypatch, capsys, first_load):
     api = make_api(300)
-    before = loaded_then_grown(api, home, monkeypatch, capsys)
+    before = loaded_then_grown(api, home, monkeypatch, first_load)
     configure(monkeypatch, api, token="not-the-token-4c1d")
     result = run_cli(capsys, "--duckdb", "out.duckdb")
     assert result.code == 3

@@ -113,9 +113,9 @@ def test_long_waits_are_announced_while_they_happen(make_api, home, monkeypatch,
     assert stored_sessions("out.duckdb") == api.population.truth(SLUG)
 
 
-def test_a_wait_over_the_allowance_fails_cleanly(make_api, home, monkeypatch, capsys):
+def test_a_wait_over_the_allowance_fails_cleanly(make_api, home, monkeypatch, capsys, first_load):
     api = make_api(300)
-    before = loaded_then_grown(api, home, monkeypatch, capsys)
+    before = loaded_then_grown(api, home, monkeypatch, first_load)
     api.config.rate_limit, api.config.rate_window = 1, 60.0
     api.config.rate_headers = False
     monkeypatch.setenv("SOURCES__CHASTER__MAX_RATE_LIMIT_WAIT", "5")
@@ -140,10 +140,10 @@ FAULT_STATUS = {"500": 500, "502_html": 502, "503": 503, "reset": 0, "bad_json":
 @pytest.mark.parametrize("kind", ["500", "502_html", "503", "reset", "timeout", "bad_json", "429"])
 @pytest.mark.parametrize("endpoint", ["search", "get"])
 def test_transient_faults_are_retried_and_the_data_is_complete(
-    make_api, home, monkeypatch, capsys, kind, endpoint
+    make_api, home, monkeypatch, capsys, first_load, kind, endpoint
 ):
     api = make_api(300)
-    loaded_then_grown(api, home, monkeypatch, capsys)
+    loaded_then_grown(api, home, monkeypatch, first_load)
     api.population.end(api.population.session_ids(SLUG, "locked")[0], "unlocked")
     # ending one running lock makes the refresh re-read it with a GET (see test_freshness)
     monkeypatch.setenv("SOURCES__CHASTER__REQUEST_TIMEOUT", "0.5")
@@ -176,10 +176,10 @@ def test_transient_faults_are_retried_and_the_data_is_complete(
     ],
 )
 def test_persistent_faults_fail_cleanly_and_lose_nothing(
-    make_api, home, monkeypatch, capsys, kind, problem
+    make_api, home, monkeypatch, capsys, first_load, kind, problem
 ):
     api = make_api(300)
-    before = loaded_then_grown(api, home, monkeypatch, capsys)
+    before = loaded_then_grown(api, home, monkeypatch, first_load)
     monkeypatch.setenv("SOURCES__CHASTER__MAX_ATTEMPTS", "3")
     monkeypatch.setenv("SOURCES__CHASTER__REQUEST_TIMEOUT", "0.5")
     monkeypatch.setenv("SOURCES__CHASTER__RETRY_BACKOFF", QUICK_BACKOFF)
