@@ -104,6 +104,15 @@ class Entry:
     deleted: bool = False
 
 
+@dataclass(frozen=True)
+class Cast:
+    """The people on a session's lock, as indexes into the slug's user pool."""
+
+    wearer: int
+    keyholder: int
+    shared: bool  # a shared lock has a keyholder; a self-lock has none
+
+
 class Population:
     """Every session of one or more extensions, keyed by slug, in ``paginationId`` order."""
 
@@ -470,8 +479,22 @@ class Population:
             "updatedAt": "",
         }
 
-    def _session(self, slug: str, entry: Entry) -> dict[str, Any]:
+    def _cast(self, slug: str, entry: Entry) -> tuple[random.Random, str, Cast]:
+        """The first draws of a session's body: its party id's tail and the people on its lock.
+
+        The action log names the same people without building the whole body; the body goes on
+        drawing from the returned generator, so both see one sequence.
+        """
         rng = self._rng(slug, entry.index, purpose=3)
+        party_hex = _hex(rng, 16)
+        user_pool = self._user_pool[slug]
+        wearer = rng.randrange(user_pool)
+        shared = rng.random() < 0.6
+        keyholder = user_pool + rng.randrange(user_pool // 5 + 1)
+        return rng, party_hex, Cast(wearer, keyholder, shared)
+
+    def _session(self, slug: str, entry: Entry) -> dict[str, Any]:
+        rng, party_hex, cast = self._cast(slug, entry)
         o = entry.overrides
         start: datetime = o.get("lockStart", entry.start)
         duration = self._duration(slug, entry.index)
@@ -479,13 +502,12 @@ class Population:
         if entry.status != LOCKED:
             ended_at = o.get("endedAt") or min(start + duration, self.now)
         lock_id = entry.pagination_id
-        party_id = f"{lock_id[:8]}{_hex(rng, 16)}"
+        party_id = f"{lock_id[:8]}{party_hex}"
         created = _iso(start)
         updated = _iso(o.get("updatedAt") or min(start + timedelta(hours=1), self.now))
-        user_pool = self._user_pool[slug]
-        wearer = self._user(slug, rng.randrange(user_pool), "wearer")
-        shared = rng.random() < 0.6
-        keyholder = self._user(slug, user_pool + rng.randrange(user_pool // 5 + 1), "keyholder")
+        wearer = self._user(slug, cast.wearer, "wearer")
+        shared = cast.shared
+        keyholder = self._user(slug, cast.keyholder, "keyholder")
         own_config = self._own_config(rng)
         mode = rng.choice(_MODES)
         own_party = self._party(slug, "Example Extension", party_id, own_config, rng)
