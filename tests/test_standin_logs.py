@@ -67,7 +67,7 @@ def test_log_search_needs_the_token(make_api: Any) -> None:
     api = make_api(50)
     session_id = api.population.session_ids(SLUG)[0]
     assert search_logs(api, session_id, {"role": "keyholder"}, token=None).status_code == 401
-    wrong = search_logs(api, session_id, {"role": "keyholder"}, token="nope")  # noqa: S106
+    wrong = search_logs(api, session_id, {"role": "keyholder"}, token="nope")
     assert (wrong.status_code, wrong.json()["message"]) == (401, "Unauthorized")
     assert search_logs(api, session_id, {"role": "keyholder"}).status_code == 201
     assert (api.count("logs"), api.count("logs", status=401), api.count()) == (3, 2, 3)

@@ -530,6 +530,7 @@ class Population:
 
         They are dated after the population's `now` (a second apart across the population), as
         sessions `add` makes are. Only a running lock gains entries; `end` writes the last one.
+        The session's `updatedAt` stays: whether the real API moves it is not known.
         """
         with self._lock:
             slug, entry = self._by_session_id[session_id]
