@@ -51,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--order", choices=("asc", "desc"), default="asc")
     parser.add_argument("--page-cap", type=int, default=100)
     parser.add_argument("--cap-mode", choices=("reject", "clamp"), default="reject")
+    parser.add_argument(
+        "--log-order", choices=("asc", "desc"), default="desc", help="action logs' sort order"
+    )
+    parser.add_argument("--log-page-cap", type=int, default=100, help="largest log search limit")
     parser.add_argument("--rate-limit", type=int, help="requests per --rate-window seconds")
     parser.add_argument("--rate-window", type=float, default=60.0)
     parser.add_argument("--reset-unit", choices=("seconds", "epoch", "epoch_ms"), default="seconds")
@@ -74,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         order=args.order,
         page_cap=args.page_cap,
         cap_mode=args.cap_mode,
+        log_order=args.log_order,
+        log_page_cap=args.log_page_cap,
         rate_limit=args.rate_limit,
         rate_window=args.rate_window,
         reset_unit=args.reset_unit,

@@ -2,7 +2,8 @@
 
 Sessions are generated on demand from their index, so 100,000 of them cost a few small strings
 each, not 100,000 nested dicts. Tests change the population between runs (add, end, change,
-delete) and read the truth back from here to compare with what the pipeline stored.
+delete) and read the truth back from here to compare with what the pipeline stored. Each
+session also has an action log (`logs.py`), derived from the same seed when it is first asked for.
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ import json
 import random
 import threading
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from . import logs
+from .logs import Action
 
 LOCKED, UNLOCKED, DESERTED = "locked", "unlocked", "deserted"
 STATUSES = (LOCKED, UNLOCKED, DESERTED)
@@ -25,6 +30,8 @@ SPAN = timedelta(days=3 * 365)
 
 _NANOID_ALPHABET = "useandom-26T198340PX75pxJACKVERYMINDBUSHWOLF_GQZbfghjklqvwyzrict"
 _HEX = "0123456789abcdef"
+# seeded histories kept for paging; any other is derived again (cheaply) when asked for
+_HISTORY_CACHE = 4096
 
 # Usernames that break naive code: unicode, spaces, digits only, emoji, long.
 _ODD_USERNAMES = (
@@ -77,6 +84,10 @@ def _iso(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
+def _ms(dt: datetime) -> int:
+    return int(dt.timestamp() * 1000)
+
+
 def _largest_digit_only_at_most(value: int) -> int:
     """The largest number <= value whose 8-digit hex form has only decimal digits.
 
@@ -102,6 +113,18 @@ class Entry:
     start: datetime
     overrides: dict[str, Any] = field(default_factory=dict)
     deleted: bool = False
+    # how its seeded action log ends ("unlocked"/"deserted"), None if it was running when made:
+    # fixed at creation, so a history never changes; `end` appends the end of a running one
+    log_end: str | None = None
+
+
+@dataclass(frozen=True)
+class Cast:
+    """The people on a session's lock, as indexes into the slug's user pool."""
+
+    wearer: int
+    keyholder: int
+    shared: bool  # a shared lock has a keyholder; a self-lock has none
 
 
 class Population:
@@ -133,6 +156,11 @@ class Population:
         self.cache_bodies = False
         self._bodies: dict[str, bytes] = {}
         self._added = 0
+        # action logs: the seeded histories asked for lately, and what tests appended since
+        self._histories: OrderedDict[str, list[Action]] = OrderedDict()
+        self._appended: dict[str, list[Action]] = {}
+        self._log_clock = 0
+        self._slug_number = {slug: i for i, slug in enumerate(counts)}
         for slug, n in counts.items():
             self._ids[slug] = []
             self._entries[slug] = {}
@@ -185,6 +213,7 @@ class Population:
         else:
             status = DESERTED if rng.random() < 0.15 else UNLOCKED
         entry = Entry(index, pagination_id, session_id, status, start)
+        entry.log_end = None if status == LOCKED else status
         ids = self._ids[slug]
         pos = bisect.bisect_left(ids, pagination_id)
         if pos < len(ids) and ids[pos] == pagination_id:
@@ -336,15 +365,23 @@ class Population:
                     start = datetime.fromtimestamp(ts, UTC)
                 entry = self._insert(slug, index, pagination_id, _nanoid(rng), start)
                 self._set(entry.session_id, status=LOCKED)
+                entry.log_end = None
                 entry.overrides["lockStart"] = start
                 added.append(entry.session_id)
             return added
 
     def end(self, session_id: str, status: str = UNLOCKED) -> None:
-        """End a running lock: it becomes unlocked or deserted, with its end date set."""
+        """End a running lock: it becomes unlocked or deserted, with its end date set.
+
+        A running lock's action log gains its end entry (`unlocked`/`deserted`), newer than all
+        its others. Ending a lock that had already ended adds none: a history has one end.
+        """
         if status not in (UNLOCKED, DESERTED):
             raise ValueError(status)
         with self._lock:
+            slug, entry = self._by_session_id[session_id]
+            if entry.status == LOCKED:
+                self._append(slug, entry, status)
             entry = self._set(session_id, status=status)
             entry.overrides["endedAt"] = self.now
             entry.overrides["updatedAt"] = self.now
@@ -365,6 +402,141 @@ class Population:
     def restore(self, session_id: str) -> None:
         with self._lock:
             self._set(session_id, deleted=False)
+
+    # -- action logs ----------------------------------------------------------------------------
+
+    def hides_time_logs(self, slug: str, index: int) -> bool:
+        """Whether a lock hides its time logs from its wearer: a fixed fifth of the sessions."""
+        return zlib.crc32(f"hide/{self._slug_salt(slug)}/{index}".encode()) % 5 == 0
+
+    def _history(self, slug: str, entry: Entry) -> list[Action]:
+        """A session's whole log, oldest first: the seeded history, then what was appended."""
+        history = self._histories.get(entry.session_id)
+        if history is None:
+            start: datetime = entry.overrides.get("lockStart", entry.start)
+            until = self.now
+            if entry.log_end is not None:
+                until = min(start + self._duration(slug, entry.index), self.now)
+            rng = random.Random(f"logs/{self._slug_salt(slug)}/{entry.index}")
+            shared = self._cast(slug, entry)[2].shared
+            history = logs.history(rng, _ms(start), _ms(until), entry.log_end, shared=shared)
+            self._histories[entry.session_id] = history
+            if len(self._histories) > _HISTORY_CACHE:
+                self._histories.popitem(last=False)
+        else:
+            self._histories.move_to_end(entry.session_id)
+        return history + self._appended.get(entry.session_id, [])
+
+    def _append(self, slug: str, entry: Entry, kind: str | None = None) -> Action:
+        """Append one entry (an action, or the end `kind`) newer than all of the session's."""
+        history = self._history(slug, entry)
+        last, seq = history[-1], len(history)
+        now_ms = _ms(self.now)
+        if kind is None:
+            self._log_clock += 1
+            rng = random.Random(f"more/{self._slug_salt(slug)}/{entry.index}/{seq}")
+            created_ms = max(last.created_ms + 1, now_ms + 1000 * self._log_clock)
+            shared = self._cast(slug, entry)[2].shared
+            action = logs.action(rng, created_ms, seq, shared, logs.is_frozen(history))
+        else:
+            action = Action(max(last.created_ms + 1, now_ms), seq, kind, "user")
+        self._appended.setdefault(entry.session_id, []).append(action)
+        return action
+
+    def _log_id(self, slug: str, entry: Entry, action: Action) -> str:
+        """A 24-hex ObjectId: its creation second, then slug, session and place, so ids are
+        creation-ordered within a session and unique across the population."""
+        number = self._slug_number[slug]
+        return f"{action.created_ms // 1000:08x}{number:02x}{entry.index:08x}{action.seq:06x}"
+
+    def _visible(
+        self, slug: str, entry: Entry, role: str, only_extension: bool
+    ) -> tuple[list[Action], list[str]]:
+        hides = self.hides_time_logs(slug, entry.index)
+        seen = [
+            a
+            for a in self._history(slug, entry)
+            if logs.visible(a, role, hides, only_extension, slug)
+        ]
+        return seen, [self._log_id(slug, entry, a) for a in seen]
+
+    def _public(
+        self, slug: str, entry: Entry, actions: list[Action], ids: list[str]
+    ) -> list[dict[str, Any]]:
+        cast = self._cast(slug, entry)[2]
+        wearer = self._user(slug, cast.wearer, "wearer")
+        keyholder = self._user(slug, cast.keyholder, "keyholder") if cast.shared else None
+        lock_id = entry.pagination_id
+        return [
+            logs.public(a, log_id=i, lock_id=lock_id, slug=slug, wearer=wearer, keyholder=keyholder)
+            for a, i in zip(actions, ids, strict=True)
+        ]
+
+    def log_search(
+        self,
+        session_id: str,
+        role: str,
+        after: str | None,
+        limit: int,
+        descending: bool,
+        only_extension: bool = False,
+    ) -> tuple[int, bool, list[dict[str, Any]]] | None:
+        """Answer a log search: (count, hasMore, one page of entries), None for no such session.
+
+        The page holds the entries after `after` in the serving order. `after` is a position, not
+        a key: an id the session never had still pages from where it would sort, as an ObjectId
+        comparison in the database would. `count` is every entry this `role` sees with this
+        filter; what the real API counts is not documented.
+        """
+        with self._lock:
+            found = self._by_session_id.get(session_id)
+            if found is None or found[1].deleted:
+                return None
+            slug, entry = found
+            seen, ids = self._visible(slug, entry, role, only_extension)
+            if descending:
+                start = bisect.bisect_left(ids, after) - 1 if after else len(ids) - 1
+                positions = range(start, -1, -1)
+            else:
+                positions = range(bisect.bisect_right(ids, after) if after else 0, len(ids))
+            page = positions[:limit]
+            results = self._public(slug, entry, [seen[p] for p in page], [ids[p] for p in page])
+            return len(ids), len(positions) > limit, results
+
+    def log_entries(
+        self, session_id: str, role: str = "keyholder", *, only_extension: bool = False
+    ) -> list[dict[str, Any]]:
+        """A session's log as `role` sees it, oldest first (the truth; deleted sessions too)."""
+        with self._lock:
+            slug, entry = self._by_session_id[session_id]
+            seen, ids = self._visible(slug, entry, role, only_extension)
+            return self._public(slug, entry, seen, ids)
+
+    def log_truth(self, slug: str, role: str = "keyholder") -> dict[str, list[str]]:
+        """sessionId -> entry ids oldest first, for every session the API has now."""
+        with self._lock:
+            return {
+                e.session_id: self._visible(slug, e, role, False)[1]
+                for e in self._entries[slug].values()
+                if not e.deleted
+            }
+
+    def total_log_entries(self, slug: str, role: str = "keyholder") -> int:
+        """How many entries `role` sees over every session the API has now."""
+        return sum(len(ids) for ids in self.log_truth(slug, role).values())
+
+    def add_log_entries(self, session_id: str, n: int = 1) -> list[str]:
+        """Append n actions to a running session's log, newer than all its entries; their ids.
+
+        They are dated after the population's `now` (a second apart across the population), as
+        sessions `add` makes are. Only a running lock gains entries; `end` writes the last one.
+        The session's `updatedAt` stays: whether the real API moves it is not known.
+        """
+        with self._lock:
+            slug, entry = self._by_session_id[session_id]
+            if entry.deleted or entry.status != LOCKED:
+                raise ValueError(f"session {session_id} is not running; only running locks log")
+            return [self._log_id(slug, entry, self._append(slug, entry)) for _ in range(n)]
 
     # -- the session body ---------------------------------------------------------------------
 
@@ -470,8 +642,22 @@ class Population:
             "updatedAt": "",
         }
 
-    def _session(self, slug: str, entry: Entry) -> dict[str, Any]:
+    def _cast(self, slug: str, entry: Entry) -> tuple[random.Random, str, Cast]:
+        """The first draws of a session's body: its party id's tail and the people on its lock.
+
+        The action log names the same people without building the whole body; the body goes on
+        drawing from the returned generator, so both see one sequence.
+        """
         rng = self._rng(slug, entry.index, purpose=3)
+        party_hex = _hex(rng, 16)
+        user_pool = self._user_pool[slug]
+        wearer = rng.randrange(user_pool)
+        shared = rng.random() < 0.6
+        keyholder = user_pool + rng.randrange(user_pool // 5 + 1)
+        return rng, party_hex, Cast(wearer, keyholder, shared)
+
+    def _session(self, slug: str, entry: Entry) -> dict[str, Any]:
+        rng, party_hex, cast = self._cast(slug, entry)
         o = entry.overrides
         start: datetime = o.get("lockStart", entry.start)
         duration = self._duration(slug, entry.index)
@@ -479,13 +665,12 @@ class Population:
         if entry.status != LOCKED:
             ended_at = o.get("endedAt") or min(start + duration, self.now)
         lock_id = entry.pagination_id
-        party_id = f"{lock_id[:8]}{_hex(rng, 16)}"
+        party_id = f"{lock_id[:8]}{party_hex}"
         created = _iso(start)
         updated = _iso(o.get("updatedAt") or min(start + timedelta(hours=1), self.now))
-        user_pool = self._user_pool[slug]
-        wearer = self._user(slug, rng.randrange(user_pool), "wearer")
-        shared = rng.random() < 0.6
-        keyholder = self._user(slug, user_pool + rng.randrange(user_pool // 5 + 1), "keyholder")
+        wearer = self._user(slug, cast.wearer, "wearer")
+        shared = cast.shared
+        keyholder = self._user(slug, cast.keyholder, "keyholder")
         own_config = self._own_config(rng)
         mode = rng.choice(_MODES)
         own_party = self._party(slug, "Example Extension", party_id, own_config, rng)
@@ -619,7 +804,7 @@ class Population:
                 f"{_hex(rng, 12)}"
                 if offer
                 else None,
-                "hideTimeLogs": False,
+                "hideTimeLogs": self.hides_time_logs(slug, entry.index),
                 "trusted": rng.random() < 0.5,
                 "user": wearer,
                 "keyholder": keyholder if shared else None,

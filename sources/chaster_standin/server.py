@@ -1,15 +1,23 @@
 """A loopback HTTP stand-in for the Chaster Extensions API, faithful where the extractor cares.
 
-It answers `POST /api/extensions/sessions/search` and `GET /api/extensions/sessions/{id}` the way
-`shared/chaster-api.md` describes (NestJS bodies, 201 on search, Bearer auth), and it can be told
-to do what the real API might: sort either way, cap pages, rate-limit with any of the plausible
-`X-RateLimit-Reset` units, answer 429 with or without `Retry-After`, and fail in chosen ways.
-Tests, the demo and the benchmarks all use it; `python -m chaster_standin` runs it on its own.
+It answers `POST /api/extensions/sessions/search`, `GET /api/extensions/sessions/{id}` and
+`POST /api/extensions/sessions/{id}/logs/search` the way `shared/chaster-api.md` describes (NestJS
+bodies, 201 on POST, Bearer auth), and it can be told to do what the real API might: sort either
+way (sessions and logs each), cap pages, rate-limit with any of the plausible `X-RateLimit-Reset`
+units, answer 429 with or without `Retry-After`, and fail in chosen ways. Tests, the demo and the
+benchmarks all use it; `python -m chaster_standin` runs it on its own.
+
+The action log search (endpoint name "logs" for `add_fault` and `count`) takes
+`{"role", "limit", "lastId", "showOnlyExtensionActions"}` and answers `{"count", "hasMore",
+"results"}`. `role` is required (400 without it). The keyholder sees every entry; the wearer and
+a visitor miss the `time_changed` entries of locks with `hideTimeLogs` (a fifth of them), so a
+reader that wants everything asks as "keyholder". A deleted or unknown session answers 404, as
+its GET does; a `limit` over `log_page_cap` is treated as the sessions search treats one over
+`page_cap` (`cap_mode`).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import re
@@ -21,10 +29,12 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from .logs import ROLES
 from .population import DESERTED, UNLOCKED, Population
 
 SEARCH_PATH = "/api/extensions/sessions/search"
 GET_PREFIX = "/api/extensions/sessions/"
+LOGS_PATH = re.compile(r"^/api/extensions/sessions/([^/]+)/logs/search$")
 _OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
 STATUSES = ("locked", "unlocked", "deserted", "all")
 
@@ -38,14 +48,14 @@ FAULT_KINDS = (
     "429",  # a throttler answer, whatever the budget says
     "repeat_cursor",  # the cursor is ignored: the first page again
     "empty_has_more",  # no results, yet hasMore is true
-    "missing_pagination_id",  # the last result has no paginationId
+    "missing_pagination_id",  # the last result has no paginationId (on "logs": no `_id`)
 )
 
 
 @dataclass
 class Fault:
     kind: str
-    endpoint: str = "search"  # "search", "get" or "any"
+    endpoint: str = "search"  # "search", "get", "logs" or "any"
     times: int = 1
     after: int = 0  # let this many matching requests through first
     seconds: float = 0.0
@@ -57,6 +67,8 @@ class StandInConfig:
     order: str = "asc"  # "asc" or "desc": which way search results are sorted
     page_cap: int = 100  # the largest `limit` the API accepts
     cap_mode: str = "reject"  # "reject" (400) or "clamp" (silently return page_cap results)
+    log_order: str = "desc"  # action logs: "desc" (newest first, as the public history) or "asc"
+    log_page_cap: int = 100  # the largest `limit` of a log search (cap_mode applies too)
     rate_limit: int | None = None  # requests per `rate_window` seconds; None = no throttling
     rate_window: float = 60.0
     reset_unit: str = "seconds"  # X-RateLimit-Reset as "seconds" until reset, "epoch", "epoch_ms"
@@ -101,8 +113,9 @@ class StandIn:
         self._server = _QuietServer((host, port), Handler)
         self._server.daemon_threads = True
         # shutdown() waits for the loop's next poll: 0.5 s by default, paid by every test
-        serve = functools.partial(self._server.serve_forever, poll_interval=0.02)
-        self._thread = threading.Thread(target=serve, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -137,7 +150,7 @@ class StandIn:
             self.requests.clear()
 
     def count(self, endpoint: str | None = None, status: int | None = None) -> int:
-        """Requests received, optionally only to "search" or "get", or with one status."""
+        """Requests received, optionally only to "search", "get" or "logs", or with one status."""
         with self._guard:
             return sum(
                 1
@@ -245,6 +258,44 @@ class StandIn:
             results[-1].pop("paginationId", None)
         return 201, {"count": count, "hasMore": has_more, "results": results}
 
+    def _logs(self, session_id: str, body: Any, fault: Fault | None) -> tuple[int, dict[str, Any]]:
+        """One page of a session's action log, validated as NestJS would validate the body."""
+        cfg = self.config
+        if not isinstance(body, dict):
+            body = {}
+        problems = []
+        role = body.get("role")
+        limit = body.get("limit", 15)
+        last_id = body.get("lastId")
+        only_extension = body.get("showOnlyExtensionActions", False)
+        if role not in ROLES:
+            problems.append(f"role must be one of the following values: {', '.join(ROLES)}")
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            problems.append("limit must not be less than 1")
+        elif limit > cfg.log_page_cap:
+            if cfg.cap_mode == "reject":
+                problems.append(f"limit must not be greater than {cfg.log_page_cap}")
+            limit = cfg.log_page_cap
+        if last_id is not None and (not isinstance(last_id, str) or not _OBJECT_ID.match(last_id)):
+            problems.append("lastId must be a mongodb id")
+        if not isinstance(only_extension, bool):
+            problems.append("showOnlyExtensionActions must be a boolean value")
+        if problems:
+            return _error(400, problems)
+        if fault is not None and fault.kind == "repeat_cursor":
+            last_id = None
+        found = self.population.log_search(
+            session_id, role, last_id, limit, cfg.log_order == "desc", only_extension
+        )
+        if found is None:
+            return _error(404, "Extension session not found")
+        count, has_more, results = found
+        if fault is not None and fault.kind == "empty_has_more":
+            results, has_more = [], True
+        if fault is not None and fault.kind == "missing_pagination_id" and results:
+            results[-1].pop("_id")
+        return 201, {"count": count, "hasMore": has_more, "results": results}
+
     def _get(self, session_id: str) -> tuple[int, dict[str, Any]]:
         session = self.population.get(session_id)
         if session is None:
@@ -258,6 +309,9 @@ class StandIn:
             return 200, self.stats()
         if path == "/_standin/truth":
             return 200, {slug: pop.truth(slug) for slug in pop.slugs}
+        if path == "/_standin/log-truth":
+            role = body.get("role", "keyholder") if isinstance(body, dict) else "keyholder"
+            return 200, {slug: pop.log_truth(slug, role) for slug in pop.slugs}
         if path == "/_standin/mutate" and isinstance(body, dict):
             slug = body.get("slug") or pop.slugs[0]
             changed: dict[str, list[str]] = {"added": pop.add(slug, int(body.get("add", 0)))}
@@ -272,6 +326,12 @@ class StandIn:
             changed["deleted"] = pop.session_ids(slug)[: int(body.get("delete", 0))]
             for session_id in changed["deleted"]:
                 pop.delete(session_id)
+            # `log_entries` new entries, one to each running session in turn
+            running = pop.session_ids(slug, "locked")
+            n_logged = int(body.get("log_entries", 0)) if running else 0
+            changed["logged"] = [
+                pop.add_log_entries(running[i % len(running)])[0] for i in range(n_logged)
+            ]
             return 200, changed
         if path == "/_standin/reset-log":
             self.clear_log()
@@ -298,8 +358,11 @@ class StandIn:
         if authorization != f"Bearer {self.config.token}":
             return _Answer(401, _json({"statusCode": 401, "message": "Unauthorized"}), headers)
         payload: Any
+        logs_path = LOGS_PATH.match(path)
         if method == "POST" and path == SEARCH_PATH:
             status, payload = self._search(_parse(raw), fault)
+        elif method == "POST" and logs_path:
+            status, payload = self._logs(logs_path.group(1), _parse(raw), fault)
         elif method == "GET" and path.startswith(GET_PREFIX) and path.count("/") == 4:
             status, payload = self._get(path[len(GET_PREFIX) :])
         else:
@@ -324,6 +387,8 @@ class _Answer:
 def _endpoint(path: str) -> str:
     if path.startswith(SEARCH_PATH):
         return "search"
+    if LOGS_PATH.match(path.split("?", 1)[0]):
+        return "logs"
     if path.startswith(GET_PREFIX):
         return "get"
     return "other"
