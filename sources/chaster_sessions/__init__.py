@@ -19,11 +19,13 @@ from dlt.sources import DltResource
 from .analytics import create_views
 from .client import ChasterClient
 from .errors import ChasterError
+from .logs import logs_resource
 from .record import RunRecord
 from .runner import LoadResult, cursor_states, finish, load
 from .schema import add_session_tables
 from .sessions import sessions_resource
 from .settings import (
+    DEFAULT_ACTION_LOG_REQUESTS,
     DEFAULT_BASE_URL,
     DEFAULT_CHUNK_PAGES,
     DEFAULT_CHUNK_SECONDS,
@@ -74,9 +76,12 @@ def chaster_source(
     pseudonym_key: str | None = dlt.secrets.value,
     schema_contract: str = "evolve",
     full_sweep_every_days: float = DEFAULT_FULL_SWEEP_EVERY_DAYS,
+    action_logs: bool = False,
+    action_log_role: str = "keyholder",
+    action_log_requests: int = DEFAULT_ACTION_LOG_REQUESTS,
     full_refresh: bool = False,
     session_ids: list[str] | None = None,
-) -> DltResource:
+) -> DltResource | list[DltResource]:
     """Sessions of one or more Chaster extensions, loaded incrementally by `paginationId`.
 
     One `pipeline.run(chaster_source(...))` loads everything new, in either sort order, and
@@ -97,8 +102,11 @@ def chaster_source(
             no refresh, no cursor moves.
 
     Returns:
-        The `sessions` resource: merged on `sessionId`, nested lists as child tables.
+        The `sessions` resource: merged on `sessionId`, nested lists as child tables; with
+        `action_logs`, also the `action_logs` resource (`logs.py`), merged on `log_id`.
     """
     settings = Settings.build(locals())
     add_session_tables(dlt.current.source_schema())
-    return sessions_resource(settings)
+    if not settings.action_logs:
+        return sessions_resource(settings)
+    return [sessions_resource(settings), logs_resource(settings)]

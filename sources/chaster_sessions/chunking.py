@@ -24,9 +24,9 @@ from . import destination
 from .client import ChasterClient, RequestCounts
 from .cursor import CursorRun
 from .paging import Stop
-from .record import CursorReport, RunRecord
+from .record import CursorReport, LogFigures, RunRecord
 from .settings import Settings
-from .state import cursor_key
+from .state import LogTask, cursor_key
 
 
 def _now_iso() -> str:
@@ -49,15 +49,30 @@ class Observer(Protocol):
 @dataclass
 class Known:
     """What the destination holds that the source needs, read by the runner before a chunk:
-    the sessions stored as running per slug, and the stored rows of the ids asked for."""
+    the sessions stored as running per slug, the stored rows of the ids asked for, and the
+    sessions whose action log is to be read (None: not in this chunk, the sessions go first)."""
 
     running: dict[str, dict[str, str]] = field(default_factory=dict)  # slug -> id -> pid
     stored: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # id -> slug, pid
+    log_tasks: list[LogTask] | None = None
 
     @classmethod
     def read(cls, pipeline: dlt.Pipeline | None, settings: Settings, run: RunControl) -> Known:
         """Only what this chunk can use: the running sets of cursors not begun yet (none on a
-        full refresh), or the ids' rows when the run re-reads chosen sessions."""
+        full refresh), or the ids' rows when the run re-reads chosen sessions; with action
+        logs, once the sessions stand, the next sessions to read the logs of."""
+        known = cls._sessions(pipeline, settings, run)
+        if settings.action_logs and (run.sessions_settled or not run.chunked):
+            budget = settings.action_log_requests - run.counts.log_requests
+            known.log_tasks = (
+                destination.log_tasks(pipeline, settings.slugs, settings.session_ids, budget)
+                if pipeline is not None and budget > 0
+                else []
+            )
+        return known
+
+    @classmethod
+    def _sessions(cls, pipeline: dlt.Pipeline | None, settings: Settings, run: RunControl) -> Known:
         if pipeline is None:  # iterated outside a pipeline: nothing was loaded before
             return cls()
         if settings.session_ids:
@@ -81,6 +96,10 @@ class RunControl:
     session_repairs: dict[str, str] = field(default_factory=dict)  # --session-id: id -> outcome
     started_at: float = field(default_factory=time.time)  # compared with dlt load ids
     noticed_at: str = field(default_factory=_now_iso)  # when a removal is recorded
+    sessions_settled: bool = False  # the sessions are committed for this run: logs may follow
+    action_logs: bool = False  # the source reads action logs (the runner's record says so)
+    logs: LogFigures = field(default_factory=LogFigures)
+    logs_read: set[str] = field(default_factory=set)  # sessions whose log this run has read
     _cursors: dict[str, CursorRun] = field(default_factory=dict)
     _clients: dict[tuple[object, ...], ChasterClient] = field(default_factory=dict)
 

@@ -103,6 +103,7 @@ class RequestCounts:
     requests: int = 0
     search_requests: int = 0
     get_requests: int = 0
+    log_requests: int = 0  # of the POSTs, those for a session's action log
     pages: int = 0  # searches answered with a page
     retries: int = 0
     rate_limited: int = 0  # 429 answers
@@ -111,10 +112,12 @@ class RequestCounts:
     by_slug: dict[str, int] = field(default_factory=dict)
     slug: str = ""
 
-    def count(self, method: str) -> None:
+    def count(self, method: str, path: str = "") -> None:
         self.requests += 1
         self.by_slug[self.slug] = self.by_slug.get(self.slug, 0) + 1
-        if method == "POST":
+        if path.endswith(settings.LOGS_SUFFIX):
+            self.log_requests += 1
+        elif method == "POST":
             self.search_requests += 1
         else:
             self.get_requests += 1
@@ -184,7 +187,7 @@ class ChasterClient:
         waited_for_limit = 0.0
         while True:
             self.counts.pacing_wait += self.limiter.wait()
-            self.counts.count(method)
+            self.counts.count(method, path)
             problem, response = self._send(method, url, body)
             if response is not None and response.status_code == 429:
                 self.counts.rate_limited += 1
@@ -333,6 +336,19 @@ class ChasterClient:
             f"the server at base_url {self.base_url!r} {said}, so it is not the Chaster API; "
             f"check SOURCES__CHASTER__BASE_URL (the API's root is {settings.DEFAULT_BASE_URL})"
         )
+
+    def logs(
+        self, session_id: str, role: str, limit: int, last_id: str | None
+    ) -> dict[str, Any] | None:
+        """One page of a session's action log; None when the API has no such session (404)."""
+        body = {"role": role, "limit": limit, "lastId": last_id, "showOnlyExtensionActions": False}
+        try:
+            page = self.request("POST", settings.LOGS_PATH.format(session_id=session_id), body)
+        except UnknownExtensionError:  # a POST's 404 that is not the router's: no such session
+            return None
+        if not isinstance(page, dict) or not isinstance(page.get("results"), list):
+            raise PagingError(f"the action log of session {session_id} came without a results list")
+        return page
 
     def search(self, slug: str, status: str, limit: int, after: str | None) -> dict[str, Any]:
         body = {"extensionSlug": slug, "status": status, "limit": limit, "paginationLastId": after}

@@ -30,7 +30,8 @@ from dlt.destinations.sql_client import SqlClientBase
 from .analytics import DIALECTS, create_views
 from .errors import DestinationError, known_secrets, redact
 from .runs import COLUMNS, RUNS_TABLE
-from .schema import SESSIONS
+from .schema import LOG_CURSORS, SESSIONS
+from .state import LogTask
 
 # -- the connection ---------------------------------------------------------------------------
 
@@ -202,6 +203,67 @@ def stored_sessions(
     return {session_id: (slug, pagination_id) for session_id, slug, pagination_id in rows}
 
 
+def _log_pending(pipeline: dlt.Pipeline, slugs: tuple[str, ...]) -> tuple[str, list[Any]] | None:
+    """`from ... where ...` of the stored sessions of `slugs` whose action log is not complete
+    (never read, or read while running), with its parameters; None before the first load."""
+    names = tables(pipeline)
+    if SESSIONS not in names or not slugs:
+        return None
+    sessions = qualified(pipeline, SESSIONS)
+    where = f"s.slug in ({', '.join(['%s'] * len(slugs))}) and s.removed_at is null"
+    if LOG_CURSORS not in names:
+        return f"from {sessions} s where {where}", list(slugs)
+    cursors = qualified(pipeline, LOG_CURSORS)
+    return (
+        f"from {sessions} s left join {cursors} c on c.session_id = s.session_id "
+        f"where {where} and (c.session_id is null or not c.complete)",
+        list(slugs),
+    )
+
+
+def log_tasks(
+    pipeline: dlt.Pipeline,
+    slugs: tuple[str, ...],
+    session_ids: tuple[str, ...] | None,
+    limit: int,
+) -> list[LogTask]:
+    """The next sessions whose action log to read, at most `limit` (each costs a request at
+    least): running ones first, then the most recent. With `session_ids`, those sessions,
+    whole (their stored entries are merged again, not doubled)."""
+    with connection(pipeline):
+        if session_ids:
+            rows = _sessions_where(
+                pipeline, "session_id, slug, lock__status", ("session_id", list(session_ids))
+            )
+            return [LogTask(sid, slug, status, None) for sid, slug, status in rows][:limit]
+        pending = _log_pending(pipeline, slugs)
+        if pending is None:
+            return []
+        sql, params = pending
+        newest = "c.newest_log_id" if "left join" in sql else "null"
+        rows = query(
+            pipeline,
+            f"select s.session_id, s.slug, s.lock__status, {newest} {sql} "
+            "order by case when s.lock__status = 'locked' then 0 else 1 end, "
+            "s.pagination_id desc limit %s",
+            *params,
+            limit,
+        )
+    return [LogTask(*row) for row in rows]
+
+
+def logs_unread(pipeline: dlt.Pipeline, slugs: tuple[str, ...]) -> int:
+    """Stored sessions whose action log was never read: the backlog later runs go on with
+    (the running ones, read at every run, are not counted)."""
+    with connection(pipeline):
+        pending = _log_pending(pipeline, slugs)
+        if pending is None:
+            return 0
+        sql, params = pending
+        unread = " and c.session_id is null" if "left join" in sql else ""
+        return int(query(pipeline, f"select count(*) {sql}{unread}", *params)[0][0])
+
+
 def _sessions_where(
     pipeline: dlt.Pipeline, columns: str, one_of: tuple[str, list[str]], also: str = "true"
 ) -> list[tuple[Any, ...]]:
@@ -355,6 +417,20 @@ def append_run(pipeline: dlt.Pipeline, values: dict[str, Any]) -> str | None:
                 f"{name} {json_type if sql == 'json' else sql}" for name, sql, _ in COLUMNS
             )
             client.execute_sql(f"create table if not exists {table} ({columns})")
+            present = {
+                row[0]
+                for row in query(
+                    pipeline,
+                    "select column_name from information_schema.columns "
+                    "where table_schema = %s and table_name = %s",
+                    pipeline.dataset_name,
+                    RUNS_TABLE,
+                )
+            }
+            for name, sql, _ in COLUMNS:  # a table of an older version gains the new columns
+                if name not in present:
+                    added = json_type if sql == "json" else sql
+                    client.execute_sql(f"alter table {table} add column {name} {added}")
             names = [name for name, _, _ in COLUMNS]
             client.execute_sql(
                 f"insert into {table} ({', '.join(names)}) "  # noqa: S608 - names are constants

@@ -51,15 +51,22 @@ def scrub(
             if parent is not None:
                 parent.pop(path[-1], None)
     if privacy == "pseudonymous":
-        assert key is not None
         for path in USER_PATHS:
             parent = _parent(session, path)
             user = parent.get(path[-1]) if parent else None
-            if not isinstance(user, dict):
-                continue
-            for field in IDENTIFYING_USER_FIELDS:
-                user.pop(field, None)
-            for field in ("_id", "username"):
-                if isinstance(user.get(field), str):
-                    user[field] = pseudonym(user[field], key)
+            if isinstance(user, dict):
+                scrub_user(user, privacy=privacy, key=key)
     return session
+
+
+def scrub_user(user: dict[str, Any], *, privacy: str, key: bytes | None) -> dict[str, Any]:
+    """A person's profile as `privacy` keeps it, in place: in `pseudonymous` mode without the
+    fields that identify them, and with the same pseudonyms their sessions' rows carry."""
+    if privacy == "pseudonymous":
+        assert key is not None
+        for field in IDENTIFYING_USER_FIELDS:
+            user.pop(field, None)
+        for field in ("_id", "username"):
+            if isinstance(user.get(field), str):
+                user[field] = pseudonym(user[field], key)
+    return user

@@ -52,6 +52,50 @@ class Outcome:
 
 
 @dataclass
+class LogFigures:
+    """What the action logs of one run cost and brought."""
+
+    sessions: int = 0  # sessions whose log was read
+    entries: int = 0  # entries newer than the stored ones
+    gone: int = 0  # sessions the API answered 404 for
+    left: int | None = None  # sessions never read, after the run (None: not counted)
+    order: dict[str, str] | None = None  # per slug, the order of entries seen
+    budget: int = 0  # the requests a run may spend on logs (`action_log_requests`)
+    requests: int = 0  # the requests this run spent on them
+
+    def figures(self) -> dict[str, Any]:
+        """The same figures for the JSON report and the runs table."""
+        return {
+            "sessions_read": self.sessions,
+            "requests": self.requests,
+            "new_entries": self.entries,
+            "sessions_gone": self.gone,
+            "sessions_not_yet_read": self.left,
+            "requests_per_run": self.budget,
+            "order": self.order or {},
+        }
+
+    def line(self) -> str:
+        """`action logs: 142 sessions read (150 requests), 1,204 new entries; 3,850 sessions
+        not yet read (about 7 runs at 600 a run)`."""
+        text = (
+            f"action logs: {self.sessions:,} sessions read ({self.requests:,} requests), "
+            f"{self.entries:,} new entries"
+        )
+        if self.gone:
+            text += f", {self.gone:,} sessions gone (HTTP 404)"
+        if self.left:
+            runs = -(-self.left // max(1, self.budget))
+            text += (
+                f"; {self.left:,} sessions not yet read "
+                f"(about {runs:,} run{'s' if runs != 1 else ''} at {self.budget:,} a run)"
+            )
+        elif self.left == 0:
+            text += "; no stored session is left unread"
+        return text
+
+
+@dataclass
 class RunRecord:
     """What one run did and where its data is."""
 
@@ -75,6 +119,7 @@ class RunRecord:
     runs_error: str | None = None  # why the run's row in the runs table was not written
     session_repairs: dict[str, str] = field(default_factory=dict)  # --session-id: id -> outcome
     tables: dict[str, int] = field(default_factory=dict)  # rows per table, after a success
+    logs: LogFigures | None = None  # with `action_logs` on
 
     @property
     def seconds(self) -> float:

@@ -48,10 +48,13 @@ def summary(record: RunRecord, where: str) -> str:
     schema_line = summary_line(record.schema_changes, first_load=not record.before)
     if schema_line:
         lines.append(f"  {schema_line}")
+    logs = f", {requests.log_requests} logs" if record.logs is not None else ""
     lines.append(
         f"  requests: {requests.requests} ({requests.search_requests} search, "
-        f"{requests.get_requests} get), {requests.pages} pages, {requests.retries} retries"
+        f"{requests.get_requests} get{logs}), {requests.pages} pages, {requests.retries} retries"
     )
+    if record.logs is not None:
+        lines.append(f"  {record.logs.line()}")
     lines.append(
         f"  rate limits: {requests.rate_limited} x 429, waited {requests.rate_limit_wait:.1f}s; "
         f"pacing {requests.pacing_wait:.1f}s"
@@ -108,6 +111,7 @@ def write_report(path: Path, record: RunRecord, destination: str, location: str)
         "views": record.views,
         "schema_changes": record.schema_changes,
         "sessions_asked_for": record.session_repairs,
+        "action_logs": record.logs.figures() if record.logs is not None else None,
         "version": VERSION,
     }
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -33,6 +33,7 @@ from .destination import (
     connection,
     destination_kind,
     duckdb_path,
+    logs_unread,
     mark_removed,
     preferred_file_format,
     repair_duplicates,
@@ -43,7 +44,7 @@ from .destination import (
 )
 from .errors import ConcurrentRunError, ConfigError
 from .record import Outcome, RunRecord, per_slug
-from .schema import SESSIONS
+from .schema import ACTION_LOGS, SESSIONS
 from .sessions import settings_of
 from .state import split_key
 
@@ -142,6 +143,9 @@ def _load_locked(
     tables_before = set(tables(pipeline))
     record.resumed = bool(cursor_states(pipeline).get("pending")) or has_pending_packages(pipeline)
     settings = settings_of(source)
+    control.action_logs = settings is not None and settings.action_logs
+    if settings is not None:
+        control.logs.budget = settings.action_log_requests
     with run_with(control), run_defaults():
         while True:
             leftover, extractions = has_pending_packages(pipeline), control.extractions
@@ -158,11 +162,17 @@ def _load_locked(
             # returns without extracting (dagster-dlt drops it and extracts): then the source's
             # turn is the next chunk
             only_the_leftover = leftover and control.extractions == extractions
-            if not (only_the_leftover or cursor_states(pipeline).get("pending")):
+            sessions_pending = bool(cursor_states(pipeline).get("pending"))
+            if not (only_the_leftover or sessions_pending):
+                control.sessions_settled = True  # the logs' turn: they wait for the sessions
+            logs_pending = bool(resource_state(pipeline, ACTION_LOGS).get("pending"))
+            if not (only_the_leftover or sessions_pending or logs_pending):
                 break
     finish(pipeline, record)
     record.after = sessions_per_slug(pipeline)
     record.tables = table_counts(pipeline)
+    if settings is not None and settings.action_logs:
+        control.logs.left = logs_unread(pipeline, settings.slugs)
 
 
 # dlt settings the runner chooses unless the user has set them: (env var, the keys dlt would
@@ -239,6 +249,9 @@ def close_record(result: LoadResult, control: RunControl, exc: BaseException | N
     record.finished_at = time.time()
     record.requests = control.counts
     record.session_repairs = dict(control.session_repairs)
+    if control.action_logs:
+        control.logs.requests = control.counts.log_requests
+        record.logs = control.logs
     record.extensions = per_slug(control.reports(), control.counts, record.before, record.after)
     record.outcome = Outcome.of(exc, record.views_error)
     try:
@@ -270,8 +283,13 @@ def finish(pipeline: dlt.Pipeline, record: RunRecord | None = None) -> RunRecord
 
 def cursor_states(pipeline: dlt.Pipeline) -> dict[str, Any]:
     """The `sessions` resource state as last committed: cursors per slug and `pending`."""
+    return resource_state(pipeline, SESSIONS)
+
+
+def resource_state(pipeline: dlt.Pipeline, resource: str) -> dict[str, Any]:
+    """A resource's state as last committed (empty before its first load)."""
     sources = pipeline.state.get("sources", {})
-    state: dict[str, Any] = sources.get("chaster", {}).get("resources", {}).get(SESSIONS, {})
+    state: dict[str, Any] = sources.get("chaster", {}).get("resources", {}).get(resource, {})
     return state
 
 

@@ -49,6 +49,12 @@ COLUMNS = (  # name, SQL type ("json": the dialect's JSON type), description
         "json",
         "what the run added to the schema: tables, columns, columns for a new type (JSON list)",
     ),
+    (
+        "action_logs",
+        "json",
+        "with `action_logs` on: `sessions_read`, `requests`, `new_entries`, `sessions_gone`, "
+        "`sessions_not_yet_read`, `requests_per_run`, `order` (JSON); null when off",
+    ),
     ("version", "text", "version of chaster_sessions that ran"),
     ("pipeline", "text", "dlt pipeline name"),
 )
@@ -74,6 +80,7 @@ def row(record: RunRecord) -> dict[str, Any]:
         "rate_limit_wait_seconds": round(requests.rate_limit_wait, 3),
         "extensions": json.dumps(record.extensions, sort_keys=True),
         "schema_changes": json.dumps(record.schema_changes),
+        "action_logs": json.dumps(record.logs.figures()) if record.logs is not None else None,
         "version": VERSION,
         "pipeline": record.pipeline,
     }

@@ -22,6 +22,25 @@ from dlt.common.schema.utils import new_table
 from .dictionary import DLT_COLUMNS, raw_columns, session_fields
 
 SESSIONS = "sessions"
+ACTION_LOGS = "action_logs"  # one row per entry of a session's action log (`logs.py`)
+LOG_CURSORS = "action_log_cursors"  # one row per session whose log was read: where it stands
+# typed up front: the first page of a log may hold none of them, and `payload` is free-form
+LOG_COLUMNS = {
+    "log_id": {"data_type": "text", "nullable": False},
+    "session_id": {"data_type": "text", "nullable": False},
+    "type": {"data_type": "text"},
+    "created_at": {"data_type": "timestamp"},
+    "payload": {"data_type": "json"},
+}
+LOG_CURSOR_COLUMNS = {
+    "session_id": {"data_type": "text", "nullable": False},
+    "slug": {"data_type": "text"},
+    "newest_log_id": {"data_type": "text"},
+    "complete": {"data_type": "bool"},
+    "gone": {"data_type": "bool"},
+    "session_status": {"data_type": "text"},
+    "read_at": {"data_type": "timestamp"},
+}
 
 _TIMESTAMPS = (
     "created_at",

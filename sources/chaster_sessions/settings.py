@@ -42,6 +42,8 @@ DATASET = "chaster"
 DEFAULT_DUCKDB = "chaster_sessions.duckdb"
 SEARCH_PATH = "/api/extensions/sessions/search"
 SESSION_PATH = "/api/extensions/sessions/{session_id}"
+LOGS_SUFFIX = "/logs/search"
+LOGS_PATH = SESSION_PATH + LOGS_SUFFIX
 
 STATUSES = ("locked", "unlocked", "deserted", "all")
 SORT_ORDERS = ("auto", "asc", "desc")
@@ -68,6 +70,11 @@ DEFAULT_READ_TIMEOUT = 60
 # fewer pages cost time and more cost memory: bench/RESULTS.md has the sizes measured.
 DEFAULT_CHUNK_PAGES = 100
 DEFAULT_CHUNK_SECONDS = 120
+# Action logs cost at least a request per session read: a run spends at most this many on them
+# (at the documented 100 a minute, six minutes), after the sessions' own requests.
+DEFAULT_ACTION_LOG_REQUESTS = 600
+# The keyholder sees every entry; a lock can hide its time logs from the wearer (and visitors).
+LOG_ROLES = ("keyholder", "wearer", "visitor")
 # Changes to ended sessions (and their deletion) are seen only by a full sweep: one a week.
 DEFAULT_FULL_SWEEP_EVERY_DAYS = 7
 
@@ -235,6 +242,29 @@ SETTINGS: tuple[Setting, ...] = (
         "a run re-reads every session (status `all`, chunked) when the last full sweep is this "
         "old; it marks what the API no longer has (0: every run)",
         minimum=0,
+    ),
+    Setting(
+        "action_logs",
+        "boolean",
+        False,
+        "also load each session's action log into `action_logs` (one request per session "
+        "read, more for long histories; see `action_log_requests`)",
+    ),
+    Setting(
+        "action_log_role",
+        "choice",
+        "keyholder",
+        "the role the logs are read as; the keyholder sees every entry, a lock can hide its "
+        "time logs from the wearer and visitors",
+        choices=LOG_ROLES,
+    ),
+    Setting(
+        "action_log_requests",
+        "integer",
+        DEFAULT_ACTION_LOG_REQUESTS,
+        "at most this many log requests a run, spent after the sessions' own; the sessions not "
+        "read yet carry over to the next run, running ones first",
+        minimum=1,
     ),
 )
 BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -501,6 +531,9 @@ class Settings:
     pseudonym_key: bytes | None = field(default=None, repr=False)
     schema_contract: str = "evolve"
     full_sweep_every_days: float = DEFAULT_FULL_SWEEP_EVERY_DAYS
+    action_logs: bool = False
+    action_log_role: str = "keyholder"
+    action_log_requests: int = DEFAULT_ACTION_LOG_REQUESTS
     full_refresh: bool = False
     session_ids: tuple[str, ...] | None = None
 

@@ -7,6 +7,7 @@ module only names the keys.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TypedDict
 
 
@@ -53,3 +54,20 @@ def split_key(key: str) -> tuple[str, str]:
     """(slug, status) of a `cursor_key`."""
     slug, status = key.split("|", 1)
     return slug, status
+
+
+ENDED = ("unlocked", "deserted")
+
+
+@dataclass(frozen=True)
+class LogTask:
+    """One session whose action log a chunk may read, and where its stored history ends."""
+
+    session_id: str
+    slug: str
+    status: str | None  # the session's `lock.status` as stored: read after its end, complete
+    newest: str | None  # the newest stored entry's id; None: never read (or re-read whole)
+
+    @property
+    def ended(self) -> bool:
+        return self.status in ENDED
