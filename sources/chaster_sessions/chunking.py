@@ -64,8 +64,10 @@ class Known:
         known = cls._sessions(pipeline, settings, run)
         if settings.action_logs and (run.sessions_settled or not run.chunked):
             budget = settings.action_log_requests - run.counts.log_requests
+            # the running sessions an earlier chunk read come first again: skipped, not counted
+            limit = budget + len(run.logs_read)
             known.log_tasks = (
-                destination.log_tasks(pipeline, settings.slugs, settings.session_ids, budget)
+                destination.log_tasks(pipeline, settings.slugs, settings.session_ids, limit)
                 if pipeline is not None and budget > 0
                 else []
             )

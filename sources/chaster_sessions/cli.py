@@ -267,9 +267,9 @@ def plan_run(args: argparse.Namespace) -> RunPlan:
         source_args.setdefault("extension_slug", [DEMO_SLUG])
         # The stand-in has no rate limit; the real budget would only slow the demo down.
         source_args.update(api_token=DEMO_TOKEN, requests_per_minute=60_000)
-        # the demo shows the whole picture: each session's history too, every one at once
+        # the demo shows the whole picture, each session's history too: a first run reads
+        # the logs of `action_log_requests` sessions, and each run again goes on with the rest
         source_args.setdefault("action_logs", True)
-        source_args.setdefault("action_log_requests", 10 * DEMO_SESSIONS)
         path = Path(args.duckdb or DEMO_DUCKDB).resolve()
         check_duckdb_name(path, DATASET)
         html = Path(args.html).resolve() if args.html else path.with_suffix(".html")

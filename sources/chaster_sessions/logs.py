@@ -31,8 +31,12 @@ from .client import ChasterClient, PageSizeRejectedError
 from .paging import PageSize
 from .privacy import scrub_user
 from .schema import ACTION_LOGS, LOG_COLUMNS, LOG_CURSOR_COLUMNS, LOG_CURSORS
-from .settings import DEFAULT_CONNECT_TIMEOUT, Settings
+from .settings import DEFAULT_CONNECT_TIMEOUT, MAX_PAGE_SIZE, Settings
 from .state import LogTask, ResourceState
+
+# of an entry's `user` (a person's whole public profile), what names them: the rest of the
+# profile is in `sessions` already, once per session rather than once per entry
+LOG_USER_FIELDS = ("_id", "username")
 
 
 def logs_resource(settings: Settings) -> DltResource:
@@ -119,13 +123,13 @@ class LogReader:
         found: list[dict[str, Any]] = []
         reached = False
         while True:
-            if self.stop is not None:
-                self.stop.pages += 1
             page = self._page(task.session_id, last_id)
             if page is None:  # the API has no such session: nothing more will come
                 self.run.logs.gone += 1
                 return [], self._cursor(task, task.newest, complete=True, gone=True)
             results = [entry for entry in page["results"] if isinstance(entry, dict)]
+            if self.stop is not None:  # a chunk holds about as many rows as one of sessions
+                self.stop.pages += len(results) / MAX_PAGE_SIZE
             order = order or self._order_of(task.slug, results)
             for entry in results:
                 entry_id = str(entry.get("_id"))
@@ -168,13 +172,12 @@ class LogReader:
     def _row(self, task: LogTask, entry: dict[str, Any]) -> dict[str, Any]:
         row = {"log_id": entry.get("_id"), "session_id": task.session_id}
         row.update((key, value) for key, value in entry.items() if key != "_id")
-        user = row.get("user")
-        if isinstance(user, dict):
+        user = row.pop("user", None)
+        if isinstance(user, dict):  # who it was; their profile is the sessions' to keep
+            who = {field: user[field] for field in LOG_USER_FIELDS if field in user}
             row["user"] = scrub_user(
-                dict(user), privacy=self.settings.privacy, key=self.settings.pseudonym_key
+                who, privacy=self.settings.privacy, key=self.settings.pseudonym_key
             )
-        elif user is None:
-            row.pop("user", None)
         return row
 
     def _cursor(

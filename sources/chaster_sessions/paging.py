@@ -116,7 +116,7 @@ class Stop:
     def __init__(self, max_pages: int | None = None, seconds: float | None = None) -> None:
         self.max_pages = max_pages
         self.deadline = time.monotonic() + seconds if seconds else None
-        self.pages = 0
+        self.pages: float = 0  # a page of sessions; the logs count a page per 100 entries
 
     def reached(self, waiting_for_api: bool = False) -> bool:
         return (
