@@ -83,7 +83,7 @@ class LogFigures:
             f"{self.entries:,} new entries"
         )
         if self.gone:
-            text += f", {self.gone:,} sessions gone (HTTP 404)"
+            text += f", {self.gone:,} session{'s' if self.gone != 1 else ''} gone (HTTP 404)"
         if self.left:
             runs = -(-self.left // max(1, self.budget))
             text += (
