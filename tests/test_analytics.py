@@ -23,6 +23,7 @@ pytestmark = pytest.mark.xdist_group("analytics")
 
 OTHER = "other-extension"
 VIEWS = {"sessions", "daily", "outcomes", "co_extensions", "config_values", "wearers", "overview"}
+VIEWS |= {"actions", "action_types", "weekly_actions", "time_changes"}  # empty: logs off
 
 
 def _ts(text: str | None) -> datetime | None:

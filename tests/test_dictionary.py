@@ -1,8 +1,8 @@
 """Every column the pipeline writes, raw or view, is described, and dlt's schema carries the text.
 
-The stand-in's data is loaded (lock credentials kept, so their columns exist too), then the
-database's own column list is compared with the dictionary: a field the API starts sending, or a
-view column added without a line, fails here.
+The stand-in's data is loaded (lock credentials kept and action logs on, so their columns exist
+too), then the database's own column list is compared with the dictionary: a field the API
+starts sending, or a view column added without a line, fails here.
 """
 
 from __future__ import annotations
@@ -12,7 +12,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from chaster_sessions.dictionary import RUN_COLUMNS, VIEW_COLUMNS, markdown, raw_columns
+from chaster_sessions.dictionary import (
+    RUN_COLUMNS,
+    VIEW_COLUMNS,
+    log_columns,
+    markdown,
+    raw_columns,
+)
 from chaster_sessions.runs import RUNS_TABLE
 from conftest import ROOT, SLUG, configure, pipeline_folders, query, run_cli
 
@@ -20,7 +26,7 @@ from conftest import ROOT, SLUG, configure, pipeline_folders, query, run_cli
 def _undescribed(path: str) -> list[str]:
     """schema.table.column of every loaded column the dictionary has no line for (dlt's own
     bookkeeping tables aside)."""
-    raw = {**raw_columns(), RUNS_TABLE: RUN_COLUMNS}
+    raw = {**raw_columns(), **log_columns(), RUNS_TABLE: RUN_COLUMNS}
     rows = query(
         path,
         "select table_schema, table_name, column_name from information_schema.columns "
@@ -37,10 +43,18 @@ def _undescribed(path: str) -> list[str]:
 
 def test_every_loaded_column_and_view_column_is_described(make_api, home, monkeypatch, capsys):
     api = make_api(400)
-    configure(monkeypatch, api, store_credentials="true")
+    configure(monkeypatch, api, store_credentials="true", action_logs="true")
     result = run_cli(capsys, "--duckdb", "out.duckdb")
     assert result.code == 0, result.err
     assert _undescribed("out.duckdb") == []
+    for table, described in log_columns().items():
+        loaded = query(
+            "out.duckdb",
+            "select column_name from information_schema.columns where table_schema = "
+            "'chaster' and table_name = ?",
+            [table],
+        )
+        assert {c for (c,) in loaded} == set(described), table  # no stale lines either
     columns = query(
         "out.duckdb",
         "select column_name from information_schema.columns where table_schema = 'chaster' "

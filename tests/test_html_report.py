@@ -32,6 +32,7 @@ from chaster_sessions.html_report import (
 from conftest import SLUG, configure, run_cli
 
 CHARTS_PER_EXTENSION = 8  # and one table, of the config values
+LOG_CHARTS = 2  # with action logs loaded (the demo): actions per week, time added and removed
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",  # required as root
@@ -118,7 +119,7 @@ def test_demo_page_renders_every_chart_in_a_real_browser(demo, tmp_path):
     assert seen["errors"] == []
     assert seen["requests"] == []
     assert "CONSOLE" not in log  # no console message of any level
-    assert len(seen["charts"]) == CHARTS_PER_EXTENSION
+    assert len(seen["charts"]) == CHARTS_PER_EXTENSION + LOG_CHARTS
     for width, height, marks in seen["charts"]:
         assert width > 800 and height > 50 and marks > 0
     text = seen["text"]
@@ -134,6 +135,8 @@ def test_demo_page_renders_every_chart_in_a_real_browser(demo, tmp_path):
         "Other extensions on the same locks",
         "Config values by setting (the 5 most common of each)",
         "Sessions per wearer",
+        "Actions per week by type",
+        "Time added and removed per month",  # over 60 weeks of entries: by month
     ]
     for axis in ("sessions per month", "month (UTC)", "day (UTC)", "ended sessions, days"):
         assert axis in source
@@ -282,6 +285,28 @@ def test_demo_page_reads_at_a_glance(demo):
     )
     assert "Returning wearers" not in source
 
+    # action logs: a line per frequent type, the rest as one; hours added and removed per month
+    with duckdb.connect(str(folder / "chaster_demo.duckdb"), read_only=True) as con:
+        types = con.execute(
+            "select type from analytics.action_types order by entries desc, type"
+        ).fetchall()
+        added, removed = con.execute(
+            "select sum(seconds_added) / 3600, sum(seconds_removed) / 3600 "
+            "from analytics.weekly_actions"
+        ).fetchone()
+    lines = re.findall(r"<title>([^<]+)</title></polyline>", figures["Actions per week by type"])
+    assert lines == [t for (t,) in types[:5]] + [f"{len(types) - 5} other types"]
+    time_bars = re.findall(
+        r"<title>[^<]*, hours (added|removed): ([\d,.]+)</title></rect>",
+        figures["Time added and removed per month"],
+    )
+    drawn = {kind: sum(float(v.replace(",", "")) for k, v in time_bars if k == kind)
+             for kind in ("added", "removed")}  # fmt: skip
+    assert drawn["added"] == pytest.approx(added, abs=1) and added > 1_000
+    assert drawn["removed"] == pytest.approx(removed, abs=1) and removed > 1_000
+    net = f"Net over the whole span: {added - removed:+,.1f} hours."
+    assert net in figures["Time added and removed per month"]
+
 
 @pytest.mark.parametrize(
     ("days", "period", "bars"),
@@ -330,6 +355,7 @@ def test_html_setting_writes_a_page_after_each_run(make_api, home, monkeypatch, 
     page = home / "reports" / "sessions.html"
     assert f"report page: {page}" in first.out
     assert "This run: 300 new, 0 re-read" in page.read_text()
+    assert page.read_text().count("<svg") == CHARTS_PER_EXTENSION  # logs off: no log charts
     api.population.add(SLUG, 4)
     second = run_cli(capsys, "--duckdb", "out.duckdb", "--html", "other.html")
     assert second.code == 0, second.err

@@ -30,9 +30,10 @@ def test_notebook_runs_against_the_demo_database(demo, monkeypatch):
     outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     charts = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(charts) == 7
+    assert len(charts) == 8  # the last one from the action logs, which the demo loads
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert f"database: {folder / 'chaster_demo.duckdb'}" in text
+    assert any(line.startswith(f"│ {SLUG} │ time_changed ") for line in text.splitlines())
 
     # the overview table the notebook prints carries the seeded figures
     population = demo_population()

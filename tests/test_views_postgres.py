@@ -1,8 +1,8 @@
 """The `analytics` views on PostgreSQL: the same columns and the same figures as on DuckDB.
 
-The same stand-in data is loaded into a DuckDB file and into a real PostgreSQL server, changed
-(sessions end, vanish, arrive) and loaded again into both; then every view is read from both and
-compared row by row.
+The same stand-in data, action logs included, is loaded into a DuckDB file and into a real
+PostgreSQL server, changed (sessions end, vanish, arrive) and loaded again into both; then every
+view is read from both and compared row by row.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from conftest import SLUG, configure, end_delete_add, run_cli
 
 OTHER = "other-extension"
 VIEWS = ("sessions", "daily", "outcomes", "co_extensions", "config_values", "wearers", "overview")
-JSON_COLUMNS = {"config", "data"}
+LOG_VIEWS = ("actions", "action_types", "weekly_actions", "time_changes")
+JSON_COLUMNS = {"config", "data", "payload"}
 # differ between any two loads: dlt's random row id, and when each run noticed a removal
 LOAD_SPECIFIC = {"_dlt_id", "removed_at"}
 
@@ -77,14 +78,17 @@ def _load_both(capsys: Any, monkeypatch: Any, postgres: str) -> tuple[str, str]:
 
 def test_every_view_on_postgres_equals_duckdb(make_api, home, monkeypatch, capsys, postgres):
     api = make_api({SLUG: 400, OTHER: 150})
-    configure(monkeypatch, api, slug=f"{SLUG},{OTHER}")
+    configure(monkeypatch, api, slug=f"{SLUG},{OTHER}", action_logs="true")
     _load_both(capsys, monkeypatch, postgres)
     end_delete_add(api)
     duck_out, pg_out = _load_both(capsys, monkeypatch, postgres)
-    listed = "analytics views: sessions, daily, outcomes, co_extensions, config_values, wearers"
+    listed = (
+        "analytics views: sessions, daily, outcomes, co_extensions, config_values, wearers, "
+        "overview, actions, action_types, weekly_actions, time_changes"
+    )
     assert listed in duck_out and listed in pg_out
 
-    for view in VIEWS:
+    for view in VIEWS + LOG_VIEWS:
         duck_columns, duck_rows = _duckdb_view(view)
         pg_columns, pg_rows = _postgres_view(postgres, view)
         assert pg_columns == duck_columns, view
@@ -106,6 +110,9 @@ def test_every_view_on_postgres_equals_duckdb(make_api, home, monkeypatch, capsy
     _, days = _postgres_view(postgres, "daily")
     assert max(r["day"] for r in days) == datetime.now(UTC).date()
     assert isinstance(days[0]["day"], date)
+    _, actions = _postgres_view(postgres, "actions")
+    assert {r["week"].weekday() for r in actions} == {0}  # weeks start on Monday, as in DuckDB
+    assert any(r["seconds_changed"] < 0 for r in actions if r["seconds_changed"] is not None)
 
 
 def test_postgres_views_work_on_tables_missing_optional_columns(postgres):
@@ -125,12 +132,13 @@ def test_postgres_views_work_on_tables_missing_optional_columns(postgres):
         columns = {"sessions": {"session_id", "slug", "lock__status", "lock__start_date"}}
         columns["sessions"] |= {"lock__unlocked_at", "_dlt_id"}
         names = create_views(cursor.execute, columns, dialect="postgres")
-        assert [n.split(".")[1] for n in names] == list(VIEWS)
+        assert [n.split(".")[1] for n in names] == list(VIEWS + LOG_VIEWS)
         cursor.execute("select lock_type, duration_days, is_test_lock from analytics.sessions")
         assert cursor.fetchall() == [("self-lock", 2.5, False)]
         days = (datetime.now(UTC).date() - date(2026, 1, 1)).days + 1
         expected = {"sessions": 1, "daily": days, "outcomes": 2, "co_extensions": 0}
         expected.update(config_values=0, wearers=0, overview=1)  # no wearer id, no config
-        for view in VIEWS:
+        expected.update(dict.fromkeys(LOG_VIEWS, 0))  # no action_logs table: logs never loaded
+        for view in VIEWS + LOG_VIEWS:
             cursor.execute(f"select count(*) from analytics.{view}")  # noqa: S608
             assert cursor.fetchone() == (expected[view],), view

@@ -9,8 +9,13 @@ the one piece sqlglot cannot translate (reading a JSON object's keys) is written
 read the dataset named when they are created and are re-created after every successful load.
 
 Test locks are left out of every aggregate (`daily`, `outcomes`, `co_extensions`,
-`config_values`, `wearers`, `overview` counts them apart); `analytics.sessions` keeps them,
-flagged. Sessions the API no longer has (`removed_at` set) are likewise left out of aggregates.
+`config_values`, `wearers`, `action_types`, `weekly_actions`, `time_changes`; `overview` counts
+them apart); `analytics.sessions` and `analytics.actions` keep them, flagged. Sessions the API no
+longer has (`removed_at` set) are likewise left out of aggregates.
+
+The action-log views (`actions` and the three built on it) read `action_logs`, which exists only
+once a run loaded logs (setting `action_logs`); without it they exist, empty, with the same
+columns, so a query or the report page never has to ask first.
 """
 
 from __future__ import annotations
@@ -258,20 +263,140 @@ from analytics.sessions
 group by extension
 """
 
-VIEWS = ("sessions", "daily", "outcomes", "co_extensions", "config_values", "wearers", "overview")
+# Every raw column analytics.actions reads from `action_logs`, with its type.
+LOG_COLUMNS = {
+    "log_id": "varchar",
+    "session_id": "varchar",
+    "created_at": "timestamptz",
+    "type": "varchar",
+    "role": "varchar",
+    "prefix": "varchar",
+    "title": "varchar",
+    "payload": "json",
+    "user___id": "varchar",
+    "user__username": "varchar",
+}
+# no `action_logs` table (logs never loaded): a source of no rows, every column a typed NULL
+NO_LOGS = "(select 1 as nothing where false) as nothing"
+
+# `payload.duration` of a time_changed entry, in whole seconds; any other value (missing, text)
+# reads as NULL rather than failing every query of the view. PostgreSQL stores the payload as
+# jsonb, which its `->>` translation (json_extract_path_text) does not take: hence the cast.
+SECONDS_CHANGED = """case when r.type = 'time_changed'
+        and regexp_matches(cast(r.payload as json) ->> 'duration', '^-?[0-9]+([.][0-9]+)?$')
+        then cast(round(cast(cast(r.payload as json) ->> 'duration' as double)) as bigint) end"""
+
+ACTIONS = f"""
+create or replace view analytics.actions as
+with raw as (
+    select
+        {{log_id}} as log_id,
+        {{session_id}} as session_id,
+        {{created_at}} as created_at,
+        {{type}} as type,
+        {{role}} as role,
+        {{prefix}} as prefix,
+        {{title}} as title,
+        {{payload}} as payload,
+        {{user___id}} as user_id,
+        {{user__username}} as username
+    from __ACTION_LOGS__
+)
+select
+    r.log_id, r.session_id, s.extension,
+    cast(timezone('UTC', r.created_at) as date) as day,
+    cast(date_trunc('week', cast(timezone('UTC', r.created_at) as timestamp)) as date) as week,
+    r.created_at, r.type, r.role, r.prefix,
+    coalesce(r.role = 'extension' or r.prefix = s.extension, false) as is_extension_action,
+    {SECONDS_CHANGED} as seconds_changed,
+    r.user_id, r.username, s.wearer_id, r.title, r.payload,
+    coalesce(s.is_test_lock, false) as is_test_lock,
+    coalesce(s.is_removed, false) as is_removed
+from raw r
+left join analytics.sessions s on s.session_id = r.session_id
+"""
+
+# what the action aggregates count: entries of real locks the API still has
+COUNTED_ACTIONS = "(select * from analytics.actions where not is_test_lock and not is_removed)"
+
+ACTION_TYPES = f"""
+create or replace view analytics.action_types as
+with a as {COUNTED_ACTIONS}
+select
+    extension, type,
+    count(*) as entries,
+    count(distinct session_id) as sessions,
+    count(distinct wearer_id) as wearers,
+    count(*) filter (where is_extension_action) as extension_entries,
+    min(created_at) as first_at,
+    max(created_at) as last_at
+from a
+group by extension, type
+"""
+
+WEEKLY_ACTIONS = f"""
+create or replace view analytics.weekly_actions as
+with a as {COUNTED_ACTIONS}
+select
+    extension, week, type,
+    count(*) as entries,
+    count(distinct session_id) as sessions,
+    cast(coalesce(sum(seconds_changed) filter (where seconds_changed > 0), 0) as bigint)
+        as seconds_added,
+    cast(coalesce(-sum(seconds_changed) filter (where seconds_changed < 0), 0) as bigint)
+        as seconds_removed
+from a
+group by extension, week, type
+"""
+
+TIME_CHANGES = f"""
+create or replace view analytics.time_changes as
+with a as {COUNTED_ACTIONS}
+select
+    extension, session_id,
+    min(wearer_id) as wearer_id,
+    count(*) as changes,
+    count(*) filter (where is_extension_action) as extension_changes,
+    cast(coalesce(sum(seconds_changed) filter (where seconds_changed > 0), 0) as bigint)
+        as seconds_added,
+    cast(coalesce(-sum(seconds_changed) filter (where seconds_changed < 0), 0) as bigint)
+        as seconds_removed,
+    cast(sum(seconds_changed) as bigint) as seconds_net,
+    cast(coalesce(sum(seconds_changed) filter (where is_extension_action), 0) as bigint)
+        as extension_seconds_net,
+    min(created_at) as first_changed_at,
+    max(created_at) as last_changed_at
+from a
+where seconds_changed is not null
+group by extension, session_id
+"""
+
+VIEWS = (
+    "sessions",
+    "daily",
+    "outcomes",
+    "co_extensions",
+    "config_values",
+    "wearers",
+    "overview",
+    "actions",
+    "action_types",
+    "weekly_actions",
+    "time_changes",
+)
 
 
 class _Column(dict[str, str]):
     """Formats `{name}` as the quoted raw column, or as a typed NULL when it does not exist."""
 
-    def __init__(self, present: Iterable[str]) -> None:
+    def __init__(self, present: Iterable[str], types: dict[str, str] = RAW_COLUMNS) -> None:
         super().__init__()
-        self.present = set(present)
+        self.present, self.types = set(present), types
 
     def __missing__(self, name: str) -> str:
         if name in self.present:
             return f'"{name}"'
-        return f"cast(null as {RAW_COLUMNS[name]})"
+        return f"cast(null as {self.types[name]})"
 
 
 def statements(
@@ -287,6 +412,10 @@ def statements(
         else CO_EXTENSIONS_EMPTY
     )
     quoted = '"' + dataset.replace('"', '""') + '"'
+    logs = columns.get("action_logs")
+    actions = ACTIONS.format_map(_Column(logs or set(), LOG_COLUMNS)).replace(
+        "__ACTION_LOGS__", "__DATASET__.action_logs" if logs is not None else NO_LOGS
+    )
     written = [
         f"create schema if not exists {SCHEMA}",
         sessions_sql,
@@ -296,6 +425,10 @@ def statements(
         CONFIG_VALUES,
         WEARERS,
         OVERVIEW,
+        actions,
+        ACTION_TYPES,
+        WEEKLY_ACTIONS,
+        TIME_CHANGES,
     ]
     if dialect != "duckdb":
         written = [sqlglot.transpile(sql, read="duckdb", write=dialect)[0] for sql in written]

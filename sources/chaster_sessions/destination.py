@@ -509,6 +509,7 @@ VIEW_QUERIES = {  # what the page shows of each view, per extension
     "wearers": "select extension, least(sessions, 5) as sessions, count(*) as wearers "
     "from analytics.wearers group by extension, least(sessions, 5) "
     "order by extension, sessions",
+    "weekly_actions": "select * from analytics.weekly_actions order by extension, week, type",
 }
 
 

@@ -201,6 +201,47 @@ _PIPELINE_COLUMNS = {
 }
 
 
+# the action logs (`logs.py`, setting `action_logs`): JSON path of an entry's field, or None for
+# what the pipeline adds -> (column, description)
+_PSEUDONYM = "a pseudonym with privacy = pseudonymous, the same one the person has in `sessions`"
+_LOG_ENTRY = (
+    ("_id", "log_id", "id of the entry (24 hex characters, in creation order); the primary key"),
+    (None, "session_id", "id of the session whose log holds the entry (`sessions.session_id`)"),
+    (
+        "type",
+        "type",
+        "what happened: locked, time_changed, lock_frozen, unlocked, ... or a type "
+        "of an extension's own",
+    ),
+    ("createdAt", "created_at", "when it happened (UTC)"),
+    (
+        "payload",
+        "payload",
+        "the entry's details (JSON); for time_changed `duration`, the time "
+        "added (positive) or removed (negative), in seconds",
+    ),
+    ("lock", "lock", "id of the lock (`sessions.lock___id`)"),
+    ("role", "role", "who acted: user (the wearer), keyholder, extension or admin"),
+    ("extension", "extension", "slug of the extension that made the entry (null for a person's)"),
+    ("title", "title", "the entry's title as shown, `%USER%` standing for the person"),
+    ("description", "description", "the entry's text as shown"),
+    ("icon", "icon", "the entry's icon name (Font Awesome)"),
+    ("color", "color", "the entry's colour as shown (CSS colour)"),
+    ("prefix", "prefix", "whose type `type` is: `default` (Chaster's) or an extension's slug"),
+    ("user._id", "user___id", f"user id of the person who acted, if any ({_PSEUDONYM})"),
+    ("user.username", "user__username", f"username of the person who acted ({_PSEUDONYM})"),
+)
+_LOG_CURSOR = {
+    "session_id": "id of the session whose log was read (`sessions.session_id`); the primary key",
+    "slug": "the session's extension slug",
+    "newest_log_id": "`log_id` of the newest entry stored; the next read asks only for newer ones",
+    "complete": "the session had ended when its log was read: it is never read again",
+    "gone": "the API no longer had the session when its log was read",
+    "session_status": "the session's lock status when its log was read",
+    "read_at": "when a run last read the session's log (UTC)",
+}
+
+
 # the run history, written by the runner with SQL (runs.py), not by dlt
 RUN_COLUMNS = {name: text for name, _, text in COLUMNS}
 
@@ -239,6 +280,14 @@ def raw_columns() -> dict[str, dict[str, str]]:
         columns["_dlt_list_idx"] = DLT_COLUMNS["_dlt_list_idx"]
         tables[table] = columns
     return tables
+
+
+def log_columns() -> dict[str, dict[str, str]]:
+    """table -> column -> description, for the two tables of the action logs (written only with
+    `action_logs` on, so apart from `raw_columns`, whose tables every run declares)."""
+    entries = {name: _described(path, text) if path else text for path, name, text in _LOG_ENTRY}
+    dlt_columns = {c: DLT_COLUMNS[c] for c in ("_dlt_load_id", "_dlt_id")}
+    return {"action_logs": entries | dlt_columns, "action_log_cursors": _LOG_CURSOR | dlt_columns}
 
 
 _COUNTED = "real locks the API still has (no test locks, none removed)"
@@ -325,6 +374,60 @@ VIEW_COLUMNS: dict[str, dict[str, str]] = {
         "last_started_at": "start of the wearer's latest session (UTC)",
         "is_returning": "the wearer has more than one session",
     },
+    "actions": {
+        "log_id": "id of the entry (`action_logs.log_id`)",
+        "session_id": "id of the session (`sessions.session_id`)",
+        "extension": "your extension's slug (the session's)",
+        "day": "UTC day of the entry",
+        "week": "UTC week of the entry, by its Monday",
+        "created_at": "when it happened (UTC)",
+        "type": "what happened: locked, time_changed, ... or a type of an extension's own",
+        "role": "who acted: user (the wearer), keyholder, extension or admin",
+        "prefix": "whose type it is: `default` (Chaster's) or an extension's slug",
+        "is_extension_action": "your extension acted, or it is a type of your extension's own "
+        "(role is extension, or prefix is your slug)",
+        "seconds_changed": "for time_changed, the time added (positive) or removed (negative), "
+        "in seconds; else null",
+        "user_id": "user id of the person who acted, if the entry names one",
+        "username": "their username",
+        "wearer_id": "the session's wearer's user id (`analytics.sessions.wearer_id`)",
+        "title": "the entry's title as shown, `%USER%` standing for the person",
+        "payload": "the entry's details (JSON)",
+        "is_test_lock": "the session is a test lock",
+        "is_removed": "the API no longer has the session",
+    },
+    "action_types": {
+        "extension": "your extension's slug",
+        "type": "the entries' type",
+        "entries": f"entries of that type ({_COUNTED})",
+        "sessions": "sessions with at least one",
+        "wearers": "distinct wearers of those sessions",
+        "extension_entries": "of the entries, those of your extension (`is_extension_action`)",
+        "first_at": "when the first happened (UTC)",
+        "last_at": "when the latest happened (UTC)",
+    },
+    "weekly_actions": {
+        "extension": "your extension's slug",
+        "week": "UTC week, by its Monday (only weeks with entries)",
+        "type": "the entries' type",
+        "entries": f"entries of that type that week ({_COUNTED})",
+        "sessions": "sessions with at least one",
+        "seconds_added": "time added by those entries, in seconds (0 but for time_changed)",
+        "seconds_removed": "time removed by those entries, in seconds, as a positive number",
+    },
+    "time_changes": {
+        "extension": "your extension's slug",
+        "session_id": f"a session with at least one time change ({_COUNTED})",
+        "wearer_id": "the session's wearer's user id",
+        "changes": "its time_changed entries",
+        "extension_changes": "of those, your extension's (`is_extension_action`)",
+        "seconds_added": "time added, in seconds",
+        "seconds_removed": "time removed, in seconds, as a positive number",
+        "seconds_net": "added minus removed, in seconds",
+        "extension_seconds_net": "added minus removed by your extension's changes, in seconds",
+        "first_changed_at": "when the first change happened (UTC)",
+        "last_changed_at": "when the latest change happened (UTC)",
+    },
 }
 
 
@@ -341,8 +444,10 @@ def markdown() -> str:
         "described in dlt's documentation.",
         "",
     ]
-    for table, columns in raw_columns().items():
-        lines += [f"## `chaster.{table}`", "", "| column | description |", "|---|---|"]
+    logs = log_columns()
+    for table, columns in (raw_columns() | logs).items():
+        only = " (with `action_logs = true`)" if table in logs else ""
+        lines += [f"## `chaster.{table}`{only}", "", "| column | description |", "|---|---|"]
         lines += [f"| `{name}` | {text} |" for name, text in columns.items()]
         lines.append("")
     lines += [

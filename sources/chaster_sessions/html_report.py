@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from datetime import UTC, date, datetime
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,9 @@ PERIOD_AXES = {
     "quarter": "quarter (UTC)",
     "year": "year (UTC)",
 }
+ACTION_TYPES_SHOWN = 5  # the most frequent types get a line each; the rest share one
+ACTION_COLORS = ("#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#d69e2e", "#e53e3e", "#718096")
+TIME_SERIES = (("hours added", "#2f855a"), ("hours removed", "#c53030"))
 CONFIG_SETTINGS = 12  # settings shown, the most used first
 CONFIG_VALUES_PER_SETTING = 5  # values shown per setting, the most common first
 LONG_VALUE = 160  # characters; a longer value is folded into a <details> element
@@ -101,10 +105,10 @@ def period_label(index: int, period: str) -> str:
     return str(index)
 
 
-def choose_period(first: date, last: date) -> str:
-    """The finest period that shows the days `first` to `last` in at most MAX_PERIODS bars: a
-    daily chart of three years is a thousand zig-zags, a monthly one reads at a glance."""
-    for period in PERIODS:
+def choose_period(first: date, last: date, periods: Sequence[str] = PERIODS) -> str:
+    """The finest of `periods` that shows the days `first` to `last` in at most MAX_PERIODS
+    bars: a daily chart of three years is a thousand zig-zags, a monthly one reads at a glance."""
+    for period in periods:
         if period_index(last, period) - period_index(first, period) < MAX_PERIODS:
             return period
     return PERIODS[-1]
@@ -143,6 +147,82 @@ def _started_and_ended(daily: list[dict[str, Any]], today: date, last_load: date
         partial=f"{period} not over yet" if still_going else "",
     )
     return _figure(f"Sessions started and ended per {period}", chart, note)
+
+
+def _monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def _actions_per_week(weekly: list[dict[str, Any]], today: date) -> str:
+    """Entries per week, one line per type (the most frequent ones; the rest as one line), every
+    week from the first to the last with entries, a week without any at 0."""
+    totals: dict[str, int] = defaultdict(int)
+    for row in weekly:
+        totals[row["type"]] += row["entries"]
+    ranked = sorted(totals, key=lambda t: (-totals[t], t))
+    shown, rest = ranked[:ACTION_TYPES_SHOWN], set(ranked[ACTION_TYPES_SHOWN:])
+    names = shown + ([f"{len(rest)} other types"] if rest else [])
+    counts: dict[str, dict[date, int]] = {name: defaultdict(int) for name in names}
+    for row in weekly:
+        counts[names[-1] if row["type"] in rest else row["type"]][row["week"]] += row["entries"]
+    weeks = [r["week"] for r in weekly]
+    every_week = [
+        min(weeks) + timedelta(weeks=n) for n in range((max(weeks) - min(weeks)).days // 7 + 1)
+    ]
+    series = [
+        (name, ACTION_COLORS[i % len(ACTION_COLORS)], [(w, counts[name][w]) for w in every_week])
+        for i, name in enumerate(names)
+    ]
+    chart = line_chart(
+        series,
+        "entries per week",
+        "action log entries per week by type",
+        x_label=PERIOD_AXES["week"],
+    )
+    note = (
+        f"The week of {every_week[-1]} is not over yet: it counts only up to the last load."
+        if every_week[-1] == _monday(today)
+        else ""
+    )
+    return _figure("Actions per week by type", chart, note)
+
+
+def _time_added_and_removed(
+    weekly: list[dict[str, Any]], today: date, last_load: datetime | None
+) -> str:
+    """Hours added and removed per week (or per month, ... when the weeks are too many to
+    draw, each week in the period of its Monday), from the time_changed entries; the period not
+    over yet is drawn lighter."""
+    weeks = [r["week"] for r in weekly]
+    period = choose_period(min(weeks), max(weeks), PERIODS[1:])
+    sums: dict[int, list[float]] = defaultdict(lambda: [0, 0])
+    for row in weekly:
+        added_removed = sums[period_index(row["week"], period)]
+        added_removed[0] += row["seconds_added"] / 3600
+        added_removed[1] += row["seconds_removed"] / 3600
+    bins = [(i, sums[i]) for i in range(min(sums), max(sums) + 1)]
+    # a week is binned by its Monday: the period holding this week's Monday is not over
+    still_going = bins[-1][0] == period_index(_monday(today), period)
+    chart = column_chart(
+        [(period_label(i, period), values) for i, values in bins],
+        TIME_SERIES,
+        f"hours per {period}",
+        PERIOD_AXES[period],
+        f"time added and removed per {period}",
+        partial=f"{period} not over yet" if still_going else "",
+    )
+    net = sum(a - r for _, (a, r) in bins)
+    note = f"Net over the whole span: {net:+,.1f} hours."
+    if still_going:
+        note += f" The shaded {period} counts only up to the last load, {_time(last_load)}."
+    return _figure(f"Time added and removed per {period}", chart, note)
+
+
+def _actions(weekly: list[dict[str, Any]], today: date, last_load: datetime | None) -> str:
+    """The action-log charts; nothing when no log was loaded (setting `action_logs` off)."""
+    if not weekly:
+        return ""
+    return _actions_per_week(weekly, today) + _time_added_and_removed(weekly, today, last_load)
 
 
 def _figures_table(overview: dict[str, Any]) -> str:
@@ -328,7 +408,8 @@ def _section(
     last_load: datetime | None,
 ) -> str:
     """One extension's part of the page, in the order a reader scans it: its figures, this
-    run, sessions over time, how they ended, what else the locks run, config, wearers."""
+    run, sessions over time, how they ended, what else the locks run, config, wearers, and
+    what happened in the sessions (with action logs loaded)."""
     return "".join(
         [
             f'<section id="{escape(slug)}"><h2>{escape(slug)}</h2>',
@@ -342,6 +423,7 @@ def _section(
             f"<figure><figcaption>Config values by setting (the {CONFIG_VALUES_PER_SETTING} "
             f"most common of each)</figcaption>{_config_table(views['config_values'])}</figure>",
             _wearers(views["wearers"]),
+            _actions(views["weekly_actions"], today, last_load),
             "</section>",
         ]
     )

@@ -68,6 +68,7 @@ def line_chart(
     y_label: str,
     title: str,
     height: int = 280,
+    x_label: str = "day (UTC)",
 ) -> str:
     """Lines over days: `series` is (name, colour, [(day, value), ...]). The x axis is dated."""
     days = sorted({d for _, _, points in series for d, _ in points})
@@ -85,7 +86,7 @@ def line_chart(
     def y(value: float) -> float:
         return TOP + plot_h * (1 - value / ticks[-1])
 
-    body = [_axes(ticks, y, y_label, height, "day (UTC)")]
+    body = [_axes(ticks, y, y_label, height, x_label)]
     for i in range(6):  # dated ticks along the x axis; the outer labels stay inside
         day = date.fromordinal(first.toordinal() + round(span * i / 5))
         anchor = "start" if i == 0 else "end" if i == 5 else "middle"
