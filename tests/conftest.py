@@ -47,6 +47,7 @@ SLOWEST_FIRST = (
     "test_cli.py::test_demo_end_to_end_without_a_token",
     "test_notebook.py::test_notebook_runs_against_the_demo_database",
     "test_package.py::test_pip_install_from_a_copy_gives_the_console_script",
+    "test_crash_safety.py::test_a_run_killed_while_it_reads_logs_loses_and_doubles_nothing",
     "test_crash_safety.py::test_resumed_run_says_so",
     "test_first_contact.py::test_a_killed_descending_backfill_resumes_whole",
     "test_html_report.py::test_demo_page_renders_every_chart_in_a_real_browser",

@@ -7,6 +7,7 @@ the stand-in exactly. `python task.py stress` runs many more trials.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import signal
@@ -91,6 +92,86 @@ def test_resumed_run_says_so(tmp_path, home, make_api):
     assert (
         query("out.duckdb", "select count(distinct session_id) from chaster.sessions")[0][0] == 1000
     )
+
+
+def stored_log(db) -> dict[str, list[str]]:
+    """session_id -> stored entry ids, oldest first (ids are creation-ordered), as `log_truth`."""
+    stored: dict[str, list[str]] = {}
+    for session_id, log_id in query(
+        db, "select session_id, log_id from chaster.action_logs order by log_id"
+    ):
+        stored.setdefault(session_id, []).append(log_id)
+    return stored
+
+
+def log_requests_needed(db, truth: dict[str, list[str]]) -> int:
+    """The log requests a run needs for what `db` holds: for each stored session whose cursor
+    is not complete (never read, or read while running), one page per `limit` (100) of its
+    entries not stored yet, and at least one. Complete sessions cost nothing."""
+    stored = stored_log(db)
+    pending = query(
+        db,
+        "select s.session_id from chaster.sessions s left join chaster.action_log_cursors c "
+        "using (session_id) where c.complete is not true",
+    )
+    return sum(
+        max(1, math.ceil(len(set(truth[sid]) - set(stored.get(sid, []))) / 100))
+        for (sid,) in pending
+    )
+
+
+@pytest.mark.parametrize("log_order", ["desc", "asc"])
+def test_a_run_killed_while_it_reads_logs_loses_and_doubles_nothing(tmp_path, home, log_order):
+    """SIGKILL in the logs phase, after some of its chunks are committed. A run with logs off
+    then ends (the killed run's `pending` is the logs' own, not a reason to wait) and reads no
+    log. Entries arrive and a session ends; a run with logs on reads only what is needed and
+    leaves every session's history equal to the API's, no entry twice."""
+    api = StandIn(
+        Population(100, seed=7), StandInConfig(token=TOKEN, latency=0.03, log_order=log_order)
+    ).start()
+    try:
+        # chunks of five pages: a logs chunk holds about 500 entries, some 17 sessions
+        env = {**standin_env(api, chunk_pages="5"), "SOURCES__CHASTER__ACTION_LOGS": "true"}
+        db = home / "out.duckdb"
+        proc = start_process("--duckdb", str(db), env=env, quiet=True)
+        deadline = time.monotonic() + 60
+        while api.count("logs") <= 30 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert proc.poll() is None, "the run ended before the kill"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        truth = api.population.log_truth(SLUG)
+        assert 0 < query(db, "select count(*) from chaster.action_log_cursors")[0][0] < 100
+
+        api.clear_log()
+        logs_off = run_process(
+            "--duckdb", str(db), env={**env, "SOURCES__CHASTER__ACTION_LOGS": "false"}, timeout=60
+        )
+        assert logs_off.code == 0, logs_off.err
+        assert api.count("logs") == 0
+
+        running = api.population.session_ids(SLUG, "locked")
+        for session_id in running[:2]:
+            api.population.add_log_entries(session_id, 3)
+        api.population.end(running[2], "deserted")
+        truth = api.population.log_truth(SLUG)
+        needed = log_requests_needed(db, truth)
+        api.clear_log()
+        final = run_process("--duckdb", str(db), env=env)
+        assert final.code == 0, final.err
+        assert api.count("logs") == needed
+        assert query(db, "select count(*) = count(distinct log_id) from chaster.action_logs") == [
+            (True,)
+        ]
+        assert stored_log(db) == {sid: ids for sid, ids in truth.items() if ids}
+        incomplete = query(
+            db, "select session_id from chaster.action_log_cursors where not complete"
+        )
+        assert sorted(sid for (sid,) in incomplete) == sorted(
+            api.population.session_ids(SLUG, "locked")
+        )
+    finally:
+        api.stop()
 
 
 @pytest.mark.stress
