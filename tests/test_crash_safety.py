@@ -29,21 +29,26 @@ from conftest import (
 
 
 def _kill_trials(
-    tmp_path, trials: int, kills: int, seed: int, sessions: int
+    tmp_path, trials: int, kills: int, seed: int, sessions: int, logs: bool = False
 ) -> list[tuple[int, int]]:
     """`trials` populations of `sessions`, each loaded by `kills` killed runs and a last one;
     chunks of two pages (200 sessions) each cost about as much to commit whatever their size,
-    so `sessions` sets how long a run lasts: long enough for the kills to land mid-run."""
+    so `sessions` sets how long a run lasts: long enough for the kills to land mid-run.
+    With `logs`, every second trial reads action logs too (newest first, then oldest first):
+    once the sessions stand, later runs start in the logs phase, so kills land there."""
     rng = random.Random(seed)
     outcomes = []
     for trial in range(trials):
+        with_logs = logs and trial % 2 == 1
+        log_order = "desc" if trial % 4 == 1 else "asc"
         api = StandIn(
-            Population(sessions, seed=100 + trial), StandInConfig(token=TOKEN, latency=0.02)
+            Population(sessions, seed=100 + trial),
+            StandInConfig(token=TOKEN, latency=0.02, log_order=log_order),
         ).start()
         try:
             env = {
                 **os.environ,
-                **standin_env(api, chunk_pages="2"),
+                **standin_env(api, chunk_pages="2", action_logs=str(with_logs).lower()),
                 "DLT_DATA_DIR": str(tmp_path / f"dlt{trial}"),
             }
             db = tmp_path / f"trial{trial}.duckdb"
@@ -61,6 +66,8 @@ def _kill_trials(
             stored = dict(query(db, "select session_id, lock__status from chaster.sessions"))
             assert stored == truth, f"trial {trial}: {len(stored)} stored, {len(truth)} in the API"
             assert duplicate_rows(db) == 0
+            if with_logs:
+                assert_logs_caught_up(db, api.population.log_truth(SLUG), f"trial {trial}")
             outcomes.append((killed, len(stored)))
         finally:
             api.stop()
@@ -102,6 +109,24 @@ def stored_log(db) -> dict[str, list[str]]:
     ):
         stored.setdefault(session_id, []).append(log_id)
     return stored
+
+
+def assert_logs_caught_up(db, truth: dict[str, list[str]], trial: str = "") -> None:
+    """No entry stored twice, and every session whose history is caught up (its cursor says
+    complete, or it is running: read in this run) holds exactly the API's entries. A backlog
+    the budget left for later runs is not checked."""
+    assert query(db, "select count(*) = count(distinct log_id) from chaster.action_logs") == [
+        (True,)
+    ], trial
+    caught_up = query(
+        db,
+        "select s.session_id from chaster.sessions s join chaster.action_log_cursors c "
+        "using (session_id) where c.complete or s.lock__status = 'locked'",
+    )
+    assert caught_up, trial
+    stored = stored_log(db)
+    for (session_id,) in caught_up:
+        assert stored.get(session_id, []) == truth[session_id], f"{trial}: {session_id}"
 
 
 def log_requests_needed(db, truth: dict[str, list[str]]) -> int:
@@ -160,9 +185,7 @@ def test_a_run_killed_while_it_reads_logs_loses_and_doubles_nothing(tmp_path, ho
         final = run_process("--duckdb", str(db), env=env)
         assert final.code == 0, final.err
         assert api.count("logs") == needed
-        assert query(db, "select count(*) = count(distinct log_id) from chaster.action_logs") == [
-            (True,)
-        ]
+        assert_logs_caught_up(db, truth)
         assert stored_log(db) == {sid: ids for sid, ids in truth.items() if ids}
         incomplete = query(
             db, "select session_id from chaster.action_log_cursors where not complete"
@@ -176,7 +199,7 @@ def test_a_run_killed_while_it_reads_logs_loses_and_doubles_nothing(tmp_path, ho
 
 @pytest.mark.stress
 def test_many_killed_runs_converge(tmp_path, home):
-    outcomes = _kill_trials(tmp_path, trials=25, kills=5, seed=2, sessions=2400)
+    outcomes = _kill_trials(tmp_path, trials=25, kills=5, seed=2, sessions=2400, logs=True)
     print(f"\n{len(outcomes)} trials, {sum(k for k, _ in outcomes)} kills, all converged")
 
 
