@@ -7,7 +7,6 @@ the stand-in exactly. `python task.py stress` runs many more trials.
 
 from __future__ import annotations
 
-import math
 import os
 import random
 import signal
@@ -21,10 +20,12 @@ from conftest import (
     TOKEN,
     duplicate_rows,
     killed_after_commits,
+    log_requests_needed,
     query,
     run_process,
     standin_env,
     start_process,
+    stored_log,
 )
 
 
@@ -101,16 +102,6 @@ def test_resumed_run_says_so(tmp_path, home, make_api):
     )
 
 
-def stored_log(db) -> dict[str, list[str]]:
-    """session_id -> stored entry ids, oldest first (ids are creation-ordered), as `log_truth`."""
-    stored: dict[str, list[str]] = {}
-    for session_id, log_id in query(
-        db, "select session_id, log_id from chaster.action_logs order by log_id"
-    ):
-        stored.setdefault(session_id, []).append(log_id)
-    return stored
-
-
 def assert_logs_caught_up(db, truth: dict[str, list[str]], trial: str = "") -> None:
     """No entry stored twice, and every session whose history is caught up (its cursor says
     complete, or it is running: read in this run) holds exactly the API's entries. A backlog
@@ -127,22 +118,6 @@ def assert_logs_caught_up(db, truth: dict[str, list[str]], trial: str = "") -> N
     stored = stored_log(db)
     for (session_id,) in caught_up:
         assert stored.get(session_id, []) == truth[session_id], f"{trial}: {session_id}"
-
-
-def log_requests_needed(db, truth: dict[str, list[str]]) -> int:
-    """The log requests a run needs for what `db` holds: for each stored session whose cursor
-    is not complete (never read, or read while running), one page per `limit` (100) of its
-    entries not stored yet, and at least one. Complete sessions cost nothing."""
-    stored = stored_log(db)
-    pending = query(
-        db,
-        "select s.session_id from chaster.sessions s left join chaster.action_log_cursors c "
-        "using (session_id) where c.complete is not true",
-    )
-    return sum(
-        max(1, math.ceil(len(set(truth[sid]) - set(stored.get(sid, []))) / 100))
-        for (sid,) in pending
-    )
 
 
 @pytest.mark.parametrize("log_order", ["desc", "asc"])
