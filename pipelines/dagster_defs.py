@@ -4,7 +4,8 @@
     .venv/bin/dagster dev -f pipelines/dagster_defs.py
 
 The assets come from the dlt source through dagster-dlt (one asset per dlt resource, in the
-group `chaster`), and a materialisation runs it the standard way, `DagsterDltResource.run`, so
+group `chaster`: the sessions, and the action logs, which a run skips while the setting
+`action_logs` is off), and a materialisation runs it the standard way, `DagsterDltResource.run`, so
 Dagster gets dlt's per-table metadata. It runs inside `chaster_sessions.load`, the runner the
 command uses, for the run lock, the removal marks, the duplicate repair and the views. Unlike the
 command it loads in one `pipeline.run`, not chunk by chunk: Dagster takes one materialisation per
