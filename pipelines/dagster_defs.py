@@ -4,7 +4,8 @@
     .venv/bin/dagster dev -f pipelines/dagster_defs.py
 
 The assets come from the dlt source through dagster-dlt (one asset per dlt resource, in the
-group `chaster`), and a materialisation runs it the standard way, `DagsterDltResource.run`, so
+group `chaster`: the sessions, and the action logs, which a run skips while the setting
+`action_logs` is off), and a materialisation runs it the standard way, `DagsterDltResource.run`, so
 Dagster gets dlt's per-table metadata. It runs inside `chaster_sessions.load`, the runner the
 command uses, for the run lock, the removal marks, the duplicate repair and the views. Unlike the
 command it loads in one `pipeline.run`, not chunk by chunk: Dagster takes one materialisation per
@@ -31,6 +32,7 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
+    AssetSpec,
     Definitions,
     Failure,
     MaterializeResult,
@@ -52,6 +54,7 @@ from chaster_sessions.explain import explain
 from chaster_sessions.pipeline import chaster_pipeline as build_pipeline
 from chaster_sessions.pipeline import configured_destination, configured_name, duckdb_destination
 from chaster_sessions.runner import run_lock
+from chaster_sessions.schema import ACTION_LOGS, SESSIONS
 from chaster_sessions.settings import DATASET, DEFAULT_DUCKDB, PIPELINE_NAME
 
 
@@ -71,12 +74,15 @@ def chaster_pipeline() -> dlt.Pipeline:
 
 # This source object only tells dagster-dlt which assets exist; it is never run. Its settings
 # are placeholders so that loading the definitions needs no token: each run reads the real ones.
+# It has the action logs on, so their asset exists whatever the setting says at run time.
 _ASSET_SPEC_SOURCE = chaster_source(
     api_token="read-at-run-time",  # noqa: S106 - a placeholder, never sent
     extension_slug="read-at-run-time",
+    action_logs=True,
 )
 
 SESSIONS_ASSET = AssetKey(["dlt_chaster_sessions"])
+ACTION_LOGS_ASSET = AssetKey(["dlt_chaster_action_logs"])
 DEFAULT_FRESHNESS_HOURS = 2.0  # the schedule is hourly: one missed run is still fresh
 SESSION_CHECKS = [
     AssetCheckSpec(
@@ -96,16 +102,29 @@ SESSION_CHECKS = [
 ]
 
 
-# What `@dlt_assets` builds (dagster-dlt's own specs, one subsettable multi-asset), plus the
-# checks, which `@dlt_assets` takes no parameter for.
-@multi_asset(
-    specs=build_dlt_asset_specs(
+def asset_specs() -> list[AssetSpec]:
+    """dagster-dlt's specs, one per resource. The logs' asset depends on the sessions' (it reads
+    the logs of the stored sessions) and may be skipped: with `action_logs` off a run does not
+    materialise it."""
+    specs = build_dlt_asset_specs(
         dlt_source=_ASSET_SPEC_SOURCE,
         # names only: loading the definitions must not need the destination's secrets
         dlt_pipeline=dlt.pipeline(
             PIPELINE_NAME, destination=chaster_destination(), dataset_name=DATASET
         ),
-    ),
+    )
+    return [
+        spec.replace_attributes(deps=[*spec.deps, SESSIONS_ASSET], skippable=True)
+        if spec.key == ACTION_LOGS_ASSET
+        else spec
+        for spec in specs
+    ]
+
+
+# What `@dlt_assets` builds (dagster-dlt's own specs, one subsettable multi-asset), plus the
+# checks, which `@dlt_assets` takes no parameter for.
+@multi_asset(
+    specs=asset_specs(),
     check_specs=SESSION_CHECKS,
     name="chaster",
     group_name="chaster",
@@ -114,7 +133,8 @@ SESSION_CHECKS = [
 def chaster_sessions(
     context: AssetExecutionContext, dlt: DagsterDltResource
 ) -> Iterator[MaterializeResult | AssetCheckResult]:
-    """Load new and changed sessions, then check the stored data, in one step.
+    """Load new and changed sessions and, with `action_logs` on, the action logs of the stored
+    sessions; then check the stored data, in one step. Either asset can be materialised alone.
 
     The checks run under the load's run lock. Checks selected without the asset (from the UI)
     take that lock themselves, so they never open the file while another run loads into it.
@@ -145,6 +165,21 @@ def _materialize(
     """The load through dagster-dlt; each materialisation carries dlt's per-table metadata and
     the run's figures."""
     materialized: list[Any] = []
+    source = chaster_source()
+    selected = [
+        name
+        for key, name in ((SESSIONS_ASSET, SESSIONS), (ACTION_LOGS_ASSET, ACTION_LOGS))
+        if key in context.selected_asset_keys and name in source.resources
+    ]
+    if ACTION_LOGS_ASSET in context.selected_asset_keys and ACTION_LOGS not in source.resources:
+        context.log.info(
+            "action logs are off (setting action_logs, SOURCES__CHASTER__ACTION_LOGS): "
+            f"{ACTION_LOGS_ASSET.to_user_string()} is not materialised"
+        )
+    if not selected:
+        return
+    # the runner waits only for the resources it is handed (`runner.resources_extracted`)
+    source = source.with_resources(*selected)
 
     def run_once(pipeline: Any, source: Any, file_format: Any) -> None:
         materialized.extend(
@@ -157,25 +192,26 @@ def _materialize(
         )
 
     result = load(
-        chaster_pipeline(),
-        chaster_source(),
-        chunked=False,
-        run_once=run_once,
-        after_load=after_load,
+        chaster_pipeline(), source, chunked=False, run_once=run_once, after_load=after_load
     )
     record = result.record
     if record.views_error:
         context.log.warning(record.views_error)
+    counts = record.requests
     figures = {
-        "new": record.new_sessions,
-        "re_read": record.re_read,
-        "total": record.total_sessions,
-        "requests": record.requests.requests,
-        "rate_limited": record.requests.rate_limited,
-        "rate_limit_wait_seconds": round(record.requests.rate_limit_wait, 1),
+        SESSIONS_ASSET: {
+            "new": record.new_sessions,
+            "re_read": record.re_read,
+            "total": record.total_sessions,
+            "requests": counts.requests - counts.log_requests,
+            "rate_limited": counts.rate_limited,
+            "rate_limit_wait_seconds": round(counts.rate_limit_wait, 1),
+        },
+        ACTION_LOGS_ASSET: record.logs.figures() if record.logs is not None else {},
     }
     for event in materialized:
-        yield MaterializeResult(asset_key=event.asset_key, metadata={**event.metadata, **figures})
+        metadata = {**event.metadata, **figures.get(event.asset_key, {})}
+        yield MaterializeResult(asset_key=event.asset_key, metadata=metadata)
 
 
 def evaluate_checks(pipeline: Pipeline, selected: Set[AssetCheckKey]) -> list[AssetCheckResult]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import shlex
@@ -47,6 +48,7 @@ SLOWEST_FIRST = (
     "test_cli.py::test_demo_end_to_end_without_a_token",
     "test_notebook.py::test_notebook_runs_against_the_demo_database",
     "test_package.py::test_pip_install_from_a_copy_gives_the_console_script",
+    "test_crash_safety.py::test_a_run_killed_while_it_reads_logs_loses_and_doubles_nothing",
     "test_crash_safety.py::test_resumed_run_says_so",
     "test_first_contact.py::test_a_killed_descending_backfill_resumes_whole",
     "test_html_report.py::test_demo_page_renders_every_chart_in_a_real_browser",
@@ -372,6 +374,41 @@ def present_sessions(path: Path | str) -> dict[str, str]:
         query(
             path, "select session_id, lock__status from chaster.sessions where removed_at is null"
         )
+    )
+
+
+def has_table(db: Path | str, table: str) -> bool:
+    sql = "select count(*) from information_schema.tables where table_schema = 'chaster' and "
+    return bool(query(db, sql + "table_name = ?", [table])[0][0])
+
+
+def stored_log(db: Path | str) -> dict[str, list[str]]:
+    """session_id -> stored entry ids, oldest first (ids are creation-ordered), as `log_truth`."""
+    stored: dict[str, list[str]] = {}
+    if not has_table(db, "action_logs"):
+        return stored
+    for session_id, log_id in query(
+        db, "select session_id, log_id from chaster.action_logs order by log_id"
+    ):
+        stored.setdefault(session_id, []).append(log_id)
+    return stored
+
+
+def log_requests_needed(db: Path | str, truth: dict[str, list[str]]) -> int:
+    """The log requests a run needs for what `db` holds: for each stored session whose cursor
+    is not complete (never read, or read while running), one page per `limit` (100) of its
+    entries not stored yet, and at least one. Complete sessions cost nothing."""
+    stored = stored_log(db)
+    pending = query(
+        db,
+        "select s.session_id from chaster.sessions s left join chaster.action_log_cursors c "
+        "using (session_id) where c.complete is not true"
+        if has_table(db, "action_log_cursors")
+        else "select session_id from chaster.sessions",
+    )
+    return sum(
+        max(1, math.ceil(len(set(truth[sid]) - set(stored.get(sid, []))) / 100))
+        for (sid,) in pending
     )
 
 

@@ -20,29 +20,36 @@ from conftest import (
     TOKEN,
     duplicate_rows,
     killed_after_commits,
+    log_requests_needed,
     query,
     run_process,
     standin_env,
     start_process,
+    stored_log,
 )
 
 
 def _kill_trials(
-    tmp_path, trials: int, kills: int, seed: int, sessions: int
+    tmp_path, trials: int, kills: int, seed: int, sessions: int, logs: bool = False
 ) -> list[tuple[int, int]]:
     """`trials` populations of `sessions`, each loaded by `kills` killed runs and a last one;
     chunks of two pages (200 sessions) each cost about as much to commit whatever their size,
-    so `sessions` sets how long a run lasts: long enough for the kills to land mid-run."""
+    so `sessions` sets how long a run lasts: long enough for the kills to land mid-run.
+    With `logs`, every second trial reads action logs too (newest first, then oldest first):
+    once the sessions stand, later runs start in the logs phase, so kills land there."""
     rng = random.Random(seed)
     outcomes = []
     for trial in range(trials):
+        with_logs = logs and trial % 2 == 1
+        log_order = "desc" if trial % 4 == 1 else "asc"
         api = StandIn(
-            Population(sessions, seed=100 + trial), StandInConfig(token=TOKEN, latency=0.02)
+            Population(sessions, seed=100 + trial),
+            StandInConfig(token=TOKEN, latency=0.02, log_order=log_order),
         ).start()
         try:
             env = {
                 **os.environ,
-                **standin_env(api, chunk_pages="2"),
+                **standin_env(api, chunk_pages="2", action_logs=str(with_logs).lower()),
                 "DLT_DATA_DIR": str(tmp_path / f"dlt{trial}"),
             }
             db = tmp_path / f"trial{trial}.duckdb"
@@ -60,6 +67,8 @@ def _kill_trials(
             stored = dict(query(db, "select session_id, lock__status from chaster.sessions"))
             assert stored == truth, f"trial {trial}: {len(stored)} stored, {len(truth)} in the API"
             assert duplicate_rows(db) == 0
+            if with_logs:
+                assert_logs_caught_up(db, api.population.log_truth(SLUG), f"trial {trial}")
             outcomes.append((killed, len(stored)))
         finally:
             api.stop()
@@ -93,9 +102,79 @@ def test_resumed_run_says_so(tmp_path, home, make_api):
     )
 
 
+def assert_logs_caught_up(db, truth: dict[str, list[str]], trial: str = "") -> None:
+    """No entry stored twice, and every session whose history is caught up (its cursor says
+    complete, or it is running: read in this run) holds exactly the API's entries. A backlog
+    the budget left for later runs is not checked."""
+    assert query(db, "select count(*) = count(distinct log_id) from chaster.action_logs") == [
+        (True,)
+    ], trial
+    caught_up = query(
+        db,
+        "select s.session_id from chaster.sessions s join chaster.action_log_cursors c "
+        "using (session_id) where c.complete or s.lock__status = 'locked'",
+    )
+    assert caught_up, trial
+    stored = stored_log(db)
+    for (session_id,) in caught_up:
+        assert stored.get(session_id, []) == truth[session_id], f"{trial}: {session_id}"
+
+
+@pytest.mark.parametrize("log_order", ["desc", "asc"])
+def test_a_run_killed_while_it_reads_logs_loses_and_doubles_nothing(tmp_path, home, log_order):
+    """SIGKILL in the logs phase, after some of its chunks are committed. A run with logs off
+    then ends (the killed run's `pending` is the logs' own, not a reason to wait) and reads no
+    log. Entries arrive and a session ends; a run with logs on reads only what is needed and
+    leaves every session's history equal to the API's, no entry twice."""
+    api = StandIn(
+        Population(100, seed=7), StandInConfig(token=TOKEN, latency=0.03, log_order=log_order)
+    ).start()
+    try:
+        # chunks of five pages: a logs chunk holds about 500 entries, some 17 sessions
+        env = {**standin_env(api, chunk_pages="5"), "SOURCES__CHASTER__ACTION_LOGS": "true"}
+        db = home / "out.duckdb"
+        proc = start_process("--duckdb", str(db), env=env, quiet=True)
+        deadline = time.monotonic() + 60
+        while api.count("logs") <= 30 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert proc.poll() is None, "the run ended before the kill"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        truth = api.population.log_truth(SLUG)
+        assert 0 < query(db, "select count(*) from chaster.action_log_cursors")[0][0] < 100
+
+        api.clear_log()
+        logs_off = run_process(
+            "--duckdb", str(db), env={**env, "SOURCES__CHASTER__ACTION_LOGS": "false"}, timeout=60
+        )
+        assert logs_off.code == 0, logs_off.err
+        assert api.count("logs") == 0
+
+        running = api.population.session_ids(SLUG, "locked")
+        for session_id in running[:2]:
+            api.population.add_log_entries(session_id, 3)
+        api.population.end(running[2], "deserted")
+        truth = api.population.log_truth(SLUG)
+        needed = log_requests_needed(db, truth)
+        api.clear_log()
+        final = run_process("--duckdb", str(db), env=env)
+        assert final.code == 0, final.err
+        assert api.count("logs") == needed
+        assert_logs_caught_up(db, truth)
+        assert stored_log(db) == {sid: ids for sid, ids in truth.items() if ids}
+        incomplete = query(
+            db, "select session_id from chaster.action_log_cursors where not complete"
+        )
+        assert sorted(sid for (sid,) in incomplete) == sorted(
+            api.population.session_ids(SLUG, "locked")
+        )
+    finally:
+        api.stop()
+
+
 @pytest.mark.stress
 def test_many_killed_runs_converge(tmp_path, home):
-    outcomes = _kill_trials(tmp_path, trials=25, kills=5, seed=2, sessions=2400)
+    outcomes = _kill_trials(tmp_path, trials=25, kills=5, seed=2, sessions=2400, logs=True)
     print(f"\n{len(outcomes)} trials, {sum(k for k, _ in outcomes)} kills, all converged")
 
 

@@ -143,7 +143,8 @@ def _load_locked(
     tables_before = set(tables(pipeline))
     record.resumed = bool(cursor_states(pipeline).get("pending")) or has_pending_packages(pipeline)
     settings = settings_of(source)
-    control.action_logs = settings is not None and settings.action_logs
+    extracted = resources_extracted(source)
+    control.action_logs = settings is not None and settings.action_logs and ACTION_LOGS in extracted
     if settings is not None:
         control.logs.budget = settings.action_log_requests
     with run_with(control), run_defaults():
@@ -162,17 +163,30 @@ def _load_locked(
             # returns without extracting (dagster-dlt drops it and extracts): then the source's
             # turn is the next chunk
             only_the_leftover = leftover and control.extractions == extractions
-            sessions_pending = bool(cursor_states(pipeline).get("pending"))
+            # a resource not extracted (logs off, or a Dagster run of one asset) leaves its
+            # committed `pending` as a killed run left it: waiting for it would never end
+            sessions_pending = SESSIONS in extracted and bool(
+                cursor_states(pipeline).get("pending")
+            )
             if not (only_the_leftover or sessions_pending):
                 control.sessions_settled = True  # the logs' turn: they wait for the sessions
-            logs_pending = bool(resource_state(pipeline, ACTION_LOGS).get("pending"))
+            logs_pending = control.action_logs and bool(
+                resource_state(pipeline, ACTION_LOGS).get("pending")
+            )
             if not (only_the_leftover or sessions_pending or logs_pending):
                 break
     finish(pipeline, record)
     record.after = sessions_per_slug(pipeline)
     record.tables = table_counts(pipeline)
-    if settings is not None and settings.action_logs:
+    if settings is not None and control.action_logs:
         control.logs.left = logs_unread(pipeline, settings.slugs)
+
+
+def resources_extracted(source: Any) -> set[str]:
+    """The names of the resources a run of `source` extracts: a source's selected ones (a
+    Dagster run of one asset selects one), or a resource passed alone."""
+    selected = getattr(source, "selected_resources", None)
+    return set(selected) if selected is not None else {getattr(source, "name", SESSIONS)}
 
 
 # dlt settings the runner chooses unless the user has set them: (env var, the keys dlt would
