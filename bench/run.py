@@ -43,6 +43,11 @@ TOOLS = {
     "rest_api_tuned": [str(ROOT / "bench" / "peer_rest_api.py"), "--tuned"],
     "floor": [str(ROOT / "bench" / "floor.py")],
 }
+LOGS_ON = {
+    "SOURCES__CHASTER__ACTION_LOGS": "true",
+    # high enough that one run reads every session's log
+    "SOURCES__CHASTER__ACTION_LOG_REQUESTS": "1000000",
+}
 COUNT_SQL = {
     "pipeline": "select count(*) from chaster.sessions",
     "rest_api": "select count(*) from chaster.sessions",
@@ -91,6 +96,8 @@ class Run:
     request_span: float = 0.0  # first to last request, seconds
     state_rows: int = 0  # rows of _dlt_pipeline_state (one per committed chunk)
     state_max_bytes: int = 0  # the largest of them
+    log_requests: int = 0  # of `requests`, those for action logs
+    log_rows: int = 0  # rows of action_logs, when the run loaded logs
 
 
 def _tree_rss_kb(pid: int) -> int:
@@ -162,13 +169,19 @@ def run_tool(
         print(f"  {tool} failed (exit {process.returncode}): {err.strip()[-500:]}", flush=True)
         return Run(tool, seconds, peak / 1024, standin.admin("stats")["requests"], -1)
     stats = standin.admin("stats")
-    state_rows = state_max = 0
+    state_rows = state_max = log_rows = 0
     with duckdb.connect(str(folder / "out.duckdb"), read_only=True) as con:
         rows = con.execute(COUNT_SQL[tool]).fetchall()[0][0]
         if tool == "pipeline":
             state_rows, state_max = con.execute(
                 "select count(*), max(octet_length(state::blob)) from chaster._dlt_pipeline_state"
             ).fetchall()[0]
+        if full_env.get("SOURCES__CHASTER__ACTION_LOGS") == "true":
+            log_rows, distinct = con.execute(
+                "select count(*), count(distinct log_id) from chaster.action_logs"
+            ).fetchall()[0]
+            if distinct != log_rows:
+                raise SystemExit(f"{log_rows - distinct} action log entries stored twice")
     span = (stats["last_at"] - stats["first_at"]) if stats["requests"] > 1 else 0.0
     return Run(
         tool,
@@ -180,6 +193,8 @@ def run_tool(
         span,
         state_rows,
         state_max or 0,
+        stats["by_endpoint"].get("logs", 0),
+        log_rows,
     )
 
 
@@ -226,27 +241,51 @@ def compare(
         standin.stop()
 
 
-def utilisation(sessions: int, work: Path, per_minute: int) -> str:
+def utilisation(sessions: int, work: Path, per_minute: int, logs: bool = False) -> str:
     """A backfill under a budget of `per_minute` requests in any rolling 60 s, the stand-in
-    enforcing it as NestJS's throttler does, the pipeline told the same budget.
+    enforcing it as NestJS's throttler does, the pipeline told the same budget; with `logs`,
+    it reads every session's action log too.
 
     The budget needs (requests - 1) x 60 / per_minute seconds for the run's requests, however
-    they are spread; the share of the wall time that this is says how busy the run kept it."""
+    they are spread; the share of the wall time that this is says how busy the run kept it.
+    With logs the stand-in is not warmed: at a few requests a second, generating a body or a
+    history costs nothing against the wait, and the warm-up's requests would hold the window."""
     standin = StandInProcess(sessions, "--rate-limit", str(per_minute), "--rate-window", "60")
     try:
-        run_tool("floor", standin, {}, work / f"warmup-rate-{per_minute}-{sessions}")
-        time.sleep(61)  # the warm-up's requests leave the window
-        env = {"SOURCES__CHASTER__REQUESTS_PER_MINUTE": str(per_minute)}
-        run = run_tool("pipeline", standin, env, work / f"rate-{per_minute}-{sessions}")
+        if not logs:
+            run_tool("floor", standin, {}, work / f"warmup-rate-{per_minute}-{sessions}")
+            time.sleep(61)  # the warm-up's requests leave the window
+        env = {
+            "SOURCES__CHASTER__REQUESTS_PER_MINUTE": str(per_minute),
+            **(LOGS_ON if logs else {}),
+        }
+        run = run_tool("pipeline", standin, env, work / f"rate-{per_minute}-{sessions}-{logs}")
     finally:
         standin.stop()
     needed = (run.requests - 1) * 60 / per_minute
+    of_logs = f" ({run.log_requests} for logs, {run.log_rows:,} entries)" if logs else ""
     return (
-        f"  {per_minute}/min, {sessions:,} sessions: {run.requests} requests, "
+        f"  {per_minute}/min, {sessions:,} sessions: {run.requests} requests{of_logs}, "
         f"{run.rate_limited} x 429; the budget needs {needed:.1f} s, the run took "
         f"{run.seconds:.1f} s: busy {needed / run.seconds:.1%} of the wall time "
         f"({needed / run.request_span:.1%} from first to last request)"
     )
+
+
+def sessions_minimum(standin: StandInProcess, ended: int) -> tuple[int, str]:
+    """The fewest requests a steady-state run of the sessions can spend, and how, after
+    `ended` running locks ended: one page of new sessions, then what it takes to learn which
+    running locks ended. The API has no "changed since": the running set must be re-read (one
+    locked sweep), and each lock that left it fetched (a GET), unless a full sweep is cheaper."""
+    truth = standin.admin("truth")[SLUG]
+    running = sum(1 for status in truth.values() if status == "locked")
+    locked_way = math.ceil(running / PAGE) + ended
+    full_way = math.ceil(len(truth) / PAGE)
+    if locked_way <= full_way:
+        return 1 + locked_way, (
+            f"new page + {math.ceil(running / PAGE)}-page locked sweep + {ended} GETs"
+        )
+    return 1 + full_way, f"new page + {full_way}-page full sweep"
 
 
 def efficiency(sessions: int, work: Path) -> list[str]:
@@ -271,20 +310,7 @@ def efficiency(sessions: int, work: Path) -> list[str]:
         for label, change in steps:
             if change:
                 standin.admin("mutate", change)
-            locked = standin.admin("truth")[SLUG]
-            running = sum(1 for status in locked.values() if status == "locked")
-            total = len(locked)
-            ended = change.get("end", 0)
-            # the API has no "changed since": the running set must be re-read (one locked
-            # sweep), and each lock that left it fetched (a GET), unless a full sweep is cheaper
-            locked_way = math.ceil(running / PAGE) + ended
-            full_way = math.ceil(total / PAGE)
-            minimum = 1 + min(locked_way, full_way)
-            way = (
-                f"new page + {math.ceil(running / PAGE)}-page locked sweep + {ended} GETs"
-                if locked_way <= full_way
-                else f"new page + {full_way}-page full sweep"
-            )
+            minimum, way = sessions_minimum(standin, change.get("end", 0))
             again = run_tool("pipeline", standin, env, folder, fresh=False)
             cursor_only = run_tool(
                 "pipeline",
@@ -297,6 +323,80 @@ def efficiency(sessions: int, work: Path) -> list[str]:
             lines.append(
                 f"  {label:<16} pipeline {again.requests:>4} requests (minimum {minimum}: {way}); "
                 f"refresh=false {cursor_only.requests} (minimum 1); rest_api {peer_run.requests}"
+            )
+    finally:
+        standin.stop()
+    return lines
+
+
+LOG_STEPS: list[tuple[str, dict[str, int]]] = [
+    ("nothing new", {}),
+    ("1,000 entries, 5 new", {"add": 5, "log_entries": 1000}),
+    ("1,000 entries, 20 ended, 5 new", {"add": 5, "end": 20, "log_entries": 1000}),
+]
+
+
+def log_minimum(before: dict[str, list[str]], after: dict[str, list[str]], read: set[str]) -> int:
+    """The fewest log requests that read the sessions `read`: one each, and a page for each
+    further 100 of its new entries (`before` and `after` are the stand-in's log truth)."""
+    return sum(max(1, math.ceil((len(after[s]) - len(before.get(s, []))) / PAGE)) for s in read)
+
+
+def _checked(run: Run, sessions: int, entries: int) -> Run:
+    """Stop the benchmark when a run did not load every session and every entry."""
+    if run.rows != sessions or (run.log_rows and run.log_rows != entries):
+        raise SystemExit(f"loaded {run.rows} of {sessions} sessions, {run.log_rows} of {entries}")
+    return run
+
+
+def action_logs(sessions: int, work: Path) -> list[str]:
+    """The action logs (issue 21) beside the sessions only: a backfill of both, then
+    steady-state runs of both after running sessions got entries, some ended and new ones came,
+    each against the minimum the API allows (the sessions' minimum as in `efficiency`)."""
+    standin = StandInProcess(sessions)
+    plain_folder, logs_folder = work / f"plain-{sessions}", work / f"logs-{sessions}"
+    env = {"SOURCES__CHASTER__REQUESTS_PER_MINUTE": "1000000"}
+    try:
+        run_tool("floor", standin, {}, work / f"warmup-logs-{sessions}")  # fills the body cache
+        truth: dict[str, list[str]] = standin.admin("log-truth")[SLUG]
+        entries = sum(map(len, truth.values()))
+        plain = _checked(run_tool("pipeline", standin, env, plain_folder), sessions, 0)
+        logs = _checked(
+            run_tool("pipeline", standin, {**env, **LOGS_ON}, logs_folder), sessions, entries
+        )
+        lines = [
+            f"  backfill of {sessions:,}: sessions only {plain.seconds:.1f} s, {plain.requests} "
+            f"requests (minimum {math.ceil(sessions / PAGE)}), peak RSS {plain.peak_rss_mb:.0f} MB",
+            f"    with logs {logs.seconds:.1f} s, {logs.requests} requests = "
+            f"{logs.requests - logs.log_requests} sessions + {logs.log_requests} logs (minimum "
+            f"{log_minimum({}, truth, set(truth))}), {logs.log_rows:,} entries, "
+            f"peak RSS {logs.peak_rss_mb:.0f} MB",
+        ]
+        for label, change in LOG_STEPS:
+            status = standin.admin("truth")[SLUG]  # as the previous run saw it
+            read = {session for session, now in status.items() if now == "locked"}
+            if change:
+                standin.admin("mutate", change)
+            after: dict[str, list[str]] = standin.admin("log-truth")[SLUG]
+            read |= set(after) - set(truth)
+            log_min = log_minimum(truth, after, read)
+            new_entries = sum(map(len, after.values())) - sum(map(len, truth.values()))
+            truth, total = after, len(after)
+            minimum, _ = sessions_minimum(standin, change.get("end", 0))
+            entries = sum(map(len, truth.values()))
+            logs = _checked(
+                run_tool("pipeline", standin, {**env, **LOGS_ON}, logs_folder, fresh=False),
+                total,
+                entries,
+            )
+            plain = _checked(
+                run_tool("pipeline", standin, env, plain_folder, fresh=False), total, 0
+            )
+            lines.append(
+                f"  {label:<31} with logs {logs.requests - logs.log_requests} sessions + "
+                f"{logs.log_requests} logs (minimum {minimum} + {log_min}: {len(read)} sessions "
+                f"read, {new_entries:,} new entries); sessions only {plain.requests} "
+                f"(minimum {minimum})"
             )
     finally:
         standin.stop()
@@ -374,6 +474,13 @@ def main() -> int:
         "--env", action="append", default=[], help="NAME=VALUE for the tools (to try settings)"
     )
     parser.add_argument("--only-compare", action="store_true", help="skip rate and steady runs")
+    parser.add_argument(
+        "--logs",
+        action="store_true",
+        help="instead of the parts above, measure the action logs (issue 21) on the smallest "
+        "--sessions, and under the real budget and 3x it on --log-rate-sessions and 3 times that",
+    )
+    parser.add_argument("--log-rate-sessions", type=int, default=80)
     parser.add_argument("--keep", action="store_true", help="keep the run folders")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="chaster-bench-"))
@@ -384,6 +491,16 @@ def main() -> int:
         flush=True,
     )
     try:
+        if args.logs:
+            smallest, few = min(args.sessions), args.log_rate_sessions
+            lines = [f"action logs on {smallest:,} sessions, beside the sessions only:"]
+            lines += action_logs(smallest, work)
+            lines.append("rate-limit utilisation with action logs (the real budget, and 3x it):")
+            lines.append(utilisation(few, work, 100, logs=True))
+            lines.append(utilisation(few * 3, work, 300, logs=True))
+            lines.append(f"load average after: {os.getloadavg()[0]:.2f} (1 min)")
+            print("\n" + "\n".join(lines))
+            return 0
         env = dict(item.split("=", 1) for item in args.env)
         results = {
             n: compare(n, args.repeat, work, args.tools, env, args.peer_repeat)
