@@ -342,9 +342,10 @@ def log_minimum(before: dict[str, list[str]], after: dict[str, list[str]], read:
     return sum(max(1, math.ceil((len(after[s]) - len(before.get(s, []))) / PAGE)) for s in read)
 
 
-def _checked(run: Run, sessions: int, entries: int) -> Run:
-    """Stop the benchmark when a run did not load every session and every entry."""
-    if run.rows != sessions or (run.log_rows and run.log_rows != entries):
+def _checked(run: Run, sessions: int, entries: int | None = None) -> Run:
+    """Stop the benchmark when a run did not load every session and, unless `entries` is None
+    (the sessions only), every entry."""
+    if run.rows != sessions or (entries is not None and run.log_rows != entries):
         raise SystemExit(f"loaded {run.rows} of {sessions} sessions, {run.log_rows} of {entries}")
     return run
 
@@ -360,7 +361,7 @@ def action_logs(sessions: int, work: Path) -> list[str]:
         run_tool("floor", standin, {}, work / f"warmup-logs-{sessions}")  # fills the body cache
         truth: dict[str, list[str]] = standin.admin("log-truth")[SLUG]
         entries = sum(map(len, truth.values()))
-        plain = _checked(run_tool("pipeline", standin, env, plain_folder), sessions, 0)
+        plain = _checked(run_tool("pipeline", standin, env, plain_folder), sessions)
         logs = _checked(
             run_tool("pipeline", standin, {**env, **LOGS_ON}, logs_folder), sessions, entries
         )
@@ -380,17 +381,16 @@ def action_logs(sessions: int, work: Path) -> list[str]:
             after: dict[str, list[str]] = standin.admin("log-truth")[SLUG]
             read |= set(after) - set(truth)
             log_min = log_minimum(truth, after, read)
-            new_entries = sum(map(len, after.values())) - sum(map(len, truth.values()))
-            truth, total = after, len(after)
+            new_entries = sum(map(len, after.values())) - entries
+            truth, entries = after, entries + new_entries
             minimum, _ = sessions_minimum(standin, change.get("end", 0))
-            entries = sum(map(len, truth.values()))
             logs = _checked(
                 run_tool("pipeline", standin, {**env, **LOGS_ON}, logs_folder, fresh=False),
-                total,
+                len(truth),
                 entries,
             )
             plain = _checked(
-                run_tool("pipeline", standin, env, plain_folder, fresh=False), total, 0
+                run_tool("pipeline", standin, env, plain_folder, fresh=False), len(truth)
             )
             lines.append(
                 f"  {label:<31} with logs {logs.requests - logs.log_requests} sessions + "
