@@ -168,7 +168,7 @@ def test_a_plain_pipeline_run_reads_the_logs_of_stored_sessions(make_api, home):
 
 
 def test_pseudonymous_logs_name_people_as_their_sessions_do(make_api, home, monkeypatch, capsys):
-    api = make_api(100)
+    api = make_api(50)
     configure(
         monkeypatch,
         api,

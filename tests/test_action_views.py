@@ -42,7 +42,7 @@ def demo_logs(demo):
         views = {v: _rows(con, f"select * from analytics.{v}") for v in LOG_VIEWS}  # noqa: S608
     for entry in raw:
         entry["payload"] = json.loads(entry["payload"]) if entry["payload"] else None
-    assert len(raw) == stored > 10_000  # every entry belongs to a stored session
+    assert len(raw) == stored > 3_000  # every entry belongs to a stored session (200 read)
     return raw, views
 
 

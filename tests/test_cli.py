@@ -37,11 +37,11 @@ def test_demo_end_to_end_without_a_token(home):
     again = run_process("--demo")
     assert again.code == 0
     # nothing new: the cursor page plus the sweep of the locks that were running, then the
-    # demo's action logs: a run's 600 log requests (its backlog is far longer)
+    # demo's action logs: a demo run's 200 log requests (its backlog is far longer)
     running = len(demo_population().truth(SLUG, "locked"))
     searches = 1 + math.ceil(running / 100)
     assert "0 new" in again.out
-    assert f"requests: {searches + 600} ({searches} search, 0 get, 600 logs)" in again.out
+    assert f"requests: {searches + 200} ({searches} search, 0 get, 200 logs)" in again.out
 
 
 def test_settings_from_toml_files(home, make_api):

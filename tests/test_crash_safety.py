@@ -120,7 +120,8 @@ def assert_logs_caught_up(db, truth: dict[str, list[str]], trial: str = "") -> N
         assert stored.get(session_id, []) == truth[session_id], f"{trial}: {session_id}"
 
 
-@pytest.mark.parametrize("log_order", ["desc", "asc"])
+# newest first in the suite; oldest first with the stress trials (`python task.py stress`)
+@pytest.mark.parametrize("log_order", ["desc", pytest.param("asc", marks=pytest.mark.stress)])
 def test_a_run_killed_while_it_reads_logs_loses_and_doubles_nothing(tmp_path, home, log_order):
     """SIGKILL in the logs phase, after some of its chunks are committed. A run with logs off
     then ends (the killed run's `pending` is the logs' own, not a reason to wait) and reads no

@@ -43,7 +43,10 @@ def _undescribed(path: str) -> list[str]:
 
 def test_every_loaded_column_and_view_column_is_described(make_api, home, monkeypatch, capsys):
     api = make_api(400)
-    configure(monkeypatch, api, store_credentials="true", action_logs="true")
+    # the logs of 100 sessions have every column an entry can bring
+    configure(
+        monkeypatch, api, store_credentials="true", action_logs="true", action_log_requests="100"
+    )
     result = run_cli(capsys, "--duckdb", "out.duckdb")
     assert result.code == 0, result.err
     assert _undescribed("out.duckdb") == []

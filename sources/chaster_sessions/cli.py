@@ -52,6 +52,7 @@ DEMO_PIPELINE_NAME = "chaster_demo"
 DEMO_DUCKDB = "chaster_demo.duckdb"
 DEMO_SLUG = "example-extension"
 DEMO_SESSIONS = 3000
+DEMO_LOG_REQUESTS = 200
 DEMO_TOKEN = "demo-token"  # noqa: S105 - the in-process stand-in's token, not a real one
 
 
@@ -267,9 +268,11 @@ def plan_run(args: argparse.Namespace) -> RunPlan:
         source_args.setdefault("extension_slug", [DEMO_SLUG])
         # The stand-in has no rate limit; the real budget would only slow the demo down.
         source_args.update(api_token=DEMO_TOKEN, requests_per_minute=60_000)
-        # the demo shows the whole picture, each session's history too: a first run reads
-        # the logs of `action_log_requests` sessions, and each run again goes on with the rest
+        # the demo shows the whole picture, each session's history too: a run reads the logs
+        # of 200 sessions (a third of a real run's budget, to stay quick), and each run again
+        # goes on with the rest
         source_args.setdefault("action_logs", True)
+        source_args.setdefault("action_log_requests", DEMO_LOG_REQUESTS)
         path = Path(args.duckdb or DEMO_DUCKDB).resolve()
         check_duckdb_name(path, DATASET)
         html = Path(args.html).resolve() if args.html else path.with_suffix(".html")
