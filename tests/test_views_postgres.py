@@ -78,9 +78,9 @@ def _load_both(capsys: Any, monkeypatch: Any, postgres: str) -> tuple[str, str]:
 
 def test_every_view_on_postgres_equals_duckdb(make_api, home, monkeypatch, capsys, postgres):
     api = make_api({SLUG: 400, OTHER: 150})
-    # the logs of 150 sessions: every kind of entry, in both extensions
+    # the logs of 60 sessions: every kind of entry, in both extensions
     configure(
-        monkeypatch, api, slug=f"{SLUG},{OTHER}", action_logs="true", action_log_requests="150"
+        monkeypatch, api, slug=f"{SLUG},{OTHER}", action_logs="true", action_log_requests="60"
     )
     _load_both(capsys, monkeypatch, postgres)
     end_delete_add(api)
