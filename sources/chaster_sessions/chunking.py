@@ -25,7 +25,7 @@ from .client import ChasterClient, RequestCounts
 from .cursor import CursorRun
 from .paging import Stop
 from .record import CursorReport, LogFigures, RunRecord
-from .settings import Settings
+from .settings import DEFAULT_CONNECT_TIMEOUT, Settings
 from .state import LogTask, cursor_key
 
 
@@ -158,6 +158,28 @@ def plain_run() -> RunControl:
     except Exception:  # iterated outside an extraction: no package, no row to compare
         return RunControl()
     return RunControl(started_at=package_made - 0.001)  # the id is compared at 6 decimals
+
+
+def client_for(run: RunControl, settings: Settings) -> ChasterClient:
+    """The run's one client for these settings: the sessions and the logs share its pacing,
+    its rate headers and its counts, across chunks."""
+
+    def make() -> ChasterClient:
+        observer = run.observer
+        return ChasterClient(
+            settings.base_url,
+            settings.token,
+            counts=run.counts,
+            on_wait=observer.waiting if observer is not None else None,
+            requests_per_minute=settings.requests_per_minute,
+            max_attempts=settings.max_attempts,
+            max_rate_limit_wait=settings.max_rate_limit_wait,
+            timeout=(DEFAULT_CONNECT_TIMEOUT, settings.request_timeout),
+            backoff=settings.retry_backoff,
+            token_origin=settings.token_origin,
+        )
+
+    return run.client((settings.base_url, settings.requests_per_minute), make)
 
 
 def known_for(run: RunControl, settings: Settings) -> Known:

@@ -26,12 +26,12 @@ import dlt
 from dlt.sources import DltResource
 
 from . import interrupts
-from .chunking import RunControl, active_run, known_for, plain_run
-from .client import ChasterClient, PageSizeRejectedError
+from .chunking import RunControl, active_run, client_for, known_for, plain_run
+from .client import PageSizeRejectedError
 from .paging import PageSize
 from .privacy import scrub_user
 from .schema import ACTION_LOGS, LOG_COLUMNS, LOG_CURSOR_COLUMNS, LOG_CURSORS
-from .settings import DEFAULT_CONNECT_TIMEOUT, MAX_PAGE_SIZE, Settings
+from .settings import MAX_PAGE_SIZE, Settings
 from .state import LogTask, ResourceState
 
 # of an entry's `user` (a person's whole public profile), what names them: the rest of the
@@ -71,24 +71,9 @@ class LogReader:
     def __init__(self, settings: Settings, run: RunControl, state: ResourceState) -> None:
         self.settings, self.run, self.state = settings, run, state
         self.page = PageSize.from_setting(None, state)
-        self.client = run.client((settings.base_url, settings.requests_per_minute), self._client)
+        self.client = client_for(run, settings)
         self.stop = run.stop(settings.chunk_pages, settings.chunk_seconds)
         self.orders: dict[str, str] = state.setdefault("orders", {})  # type: ignore[typeddict-item]
-
-    def _client(self) -> ChasterClient:
-        s, observer = self.settings, self.run.observer
-        return ChasterClient(
-            s.base_url,
-            s.token,
-            counts=self.run.counts,
-            on_wait=observer.waiting if observer is not None else None,
-            requests_per_minute=s.requests_per_minute,
-            max_attempts=s.max_attempts,
-            max_rate_limit_wait=s.max_rate_limit_wait,
-            timeout=(DEFAULT_CONNECT_TIMEOUT, s.request_timeout),
-            backoff=s.retry_backoff,
-            token_origin=s.token_origin,
-        )
 
     def budget_left(self) -> int:
         return self.settings.action_log_requests - self.run.counts.log_requests

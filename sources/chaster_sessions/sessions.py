@@ -22,8 +22,8 @@ import dlt
 from dlt.sources import DltResource
 
 from . import interrupts
-from .chunking import RunControl, active_run, known_for, plain_run
-from .client import ChasterClient, Session
+from .chunking import RunControl, active_run, client_for, known_for, plain_run
+from .client import Session
 from .cursor import CursorRun
 from .paging import Cursor, PageSize, WalkResult, walk_new_sessions
 from .plan import FollowUp, follow_up, sweep_due
@@ -32,7 +32,7 @@ from .privacy import scrub
 from .refresh import refresh
 from .repair import reread_sessions
 from .schema import SESSIONS, ColumnDescriptions, drop_null_objects, forget_empty_descriptions
-from .settings import DEFAULT_CONNECT_TIMEOUT, Settings
+from .settings import Settings
 from .state import ResourceState
 from .sweep import sweep
 
@@ -85,25 +85,10 @@ class Chunk:
         self.settings, self.run, self.state = settings, run, state
         self.known = known_for(run, settings)
         self.page = PageSize.from_setting(settings.page_size, state)
-        self.client = run.client((settings.base_url, settings.requests_per_minute), self._client)
+        self.client = client_for(run, settings)
         self.stop = run.stop(settings.chunk_pages, settings.chunk_seconds)
         forget_empty_descriptions(dlt.current.source_schema())
         self.descriptions = ColumnDescriptions()
-
-    def _client(self) -> ChasterClient:
-        s, observer = self.settings, self.run.observer
-        return ChasterClient(
-            s.base_url,
-            s.token,
-            counts=self.run.counts,
-            on_wait=observer.waiting if observer is not None else None,
-            requests_per_minute=s.requests_per_minute,
-            max_attempts=s.max_attempts,
-            backoff=s.retry_backoff,
-            max_rate_limit_wait=s.max_rate_limit_wait,
-            timeout=(DEFAULT_CONNECT_TIMEOUT, s.request_timeout),
-            token_origin=s.token_origin,
-        )
 
     def keep(self, session: Session) -> Session:
         """What is stored of a session: credentials and people as the privacy settings say."""
