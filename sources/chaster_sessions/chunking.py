@@ -154,10 +154,18 @@ def plain_run() -> RunControl:
     older than the sweep, and `finish` would mark them all removed.
     """
     try:
-        package_made = float(dlt.current.load_package_state()["load_id"])
+        load_id = str(dlt.current.load_package_state()["load_id"])
     except Exception:  # iterated outside an extraction: no package, no row to compare
         return RunControl()
-    return RunControl(started_at=package_made - 0.001)  # the id is compared at 6 decimals
+    # the sessions and the logs of one extraction share it, so they share one client: its
+    # pacing keeps both under one budget, and the logs' budget counts from the same requests
+    if load_id not in _PLAIN:
+        _PLAIN.clear()
+        _PLAIN[load_id] = RunControl(started_at=float(load_id) - 0.001)  # compared at 6 decimals
+    return _PLAIN[load_id]
+
+
+_PLAIN: dict[str, RunControl] = {}  # the control state of the plain extraction going on
 
 
 def client_for(run: RunControl, settings: Settings) -> ChasterClient:
