@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email.utils
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,17 +44,19 @@ class RateLimiter:
         self.interval = settings.RATE_WINDOW_SECONDS / requests_per_minute * (1 + margin)
         self._next_at = 0.0
         self._paused_until = 0.0
+        # the sessions' fetch-ahead thread and the logs' reads may share one client
+        self._lock = threading.Lock()
 
     def wait(self) -> float:
-        """Sleep until the next request may go; return the seconds slept."""
-        now = time.monotonic()
-        until = max(self._next_at, self._paused_until)
-        slept = 0.0
-        if until > now:
-            slept = until - now
+        """Sleep until the next request may go (its slot is taken first, so two threads never
+        take the same one); return the seconds slept."""
+        with self._lock:
+            now = time.monotonic()
+            until = max(self._next_at, self._paused_until, now)
+            self._next_at = until + self.interval
+        slept = until - now
+        if slept > 0:
             time.sleep(slept)
-            now = until
-        self._next_at = now + self.interval
         return slept
 
     def holding(self) -> bool:

@@ -241,27 +241,39 @@ def log_tasks(
             return []
         sql, params = pending
         newest = "c.newest_log_id" if "left join" in sql else "null"
+        # no cursors table yet: nothing was read, every session ranks by its status alone
+        read_at = "c.read_at" if "left join" in sql else "cast(null as timestamp)"
         rows = query(
             pipeline,
             f"select s.session_id, s.slug, s.lock__status, {newest} {sql} "
-            "order by case when s.lock__status = 'locked' then 0 else 1 end, "
-            "s.pagination_id desc limit %s",
+            # one last read of the just ended first, then the running ones, least recently
+            # read first (so a budget smaller than them still reaches each in turn), then the
+            # backlog, the most recent first
+            f"order by case when s.lock__status = 'locked' then 1 "
+            f"when {read_at} is not null then 0 else 2 end, "
+            f"{read_at} nulls first, s.pagination_id desc limit %s",
             *params,
             limit,
         )
     return [LogTask(*row) for row in rows]
 
 
-def logs_unread(pipeline: dlt.Pipeline, slugs: tuple[str, ...]) -> int:
-    """Stored sessions whose action log was never read: the backlog later runs go on with
-    (the running ones, read at every run, are not counted)."""
+def logs_unread(pipeline: dlt.Pipeline, slugs: tuple[str, ...]) -> tuple[int, int]:
+    """(never read, running) of the stored sessions: the backlog later runs go on with, and
+    the running sessions each run reads before it."""
     with connection(pipeline):
         pending = _log_pending(pipeline, slugs)
         if pending is None:
-            return 0
+            return 0, 0
         sql, params = pending
-        unread = " and c.session_id is null" if "left join" in sql else ""
-        return int(query(pipeline, f"select count(*) {sql}{unread}", *params)[0][0])
+        unread = "c.session_id is null" if "left join" in sql else "true"
+        rows = query(
+            pipeline,
+            f"select count(*) filter (where {unread}), "
+            f"count(*) filter (where s.lock__status = 'locked') {sql}",
+            *params,
+        )
+        return int(rows[0][0]), int(rows[0][1])
 
 
 def _sessions_where(

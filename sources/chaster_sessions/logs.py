@@ -125,9 +125,11 @@ class LogReader:
                 newest = entry_id if newest is None or entry_id > newest else newest
             if reached or not page.get("hasMore") or not results:
                 break
-            if self.budget_left() <= 0:  # cut short: keep what came, but not a new cursor
+            if self.budget_left() <= 0:  # cut short: keep what came
                 self.run.logs.entries += len(found)
-                return found, None
+                if order == "asc":  # everything up to the last entry read is stored now
+                    return found, self._cursor(task, newest, complete=False)
+                return found, None  # newest first: the gap below is read again next time
             last_id = str(results[-1].get("_id"))
         self.run.logs.entries += len(found)
         return found, self._cursor(task, newest, complete=task.ended)

@@ -60,6 +60,7 @@ class LogFigures:
     gone: int = 0  # sessions the API answered 404 for
     left: int | None = None  # sessions never read, after the run (None: not counted)
     order: dict[str, str] | None = None  # per slug, the order of entries seen
+    running: int = 0  # stored sessions still running: each run reads them before the backlog
     budget: int = 0  # the requests a run may spend on logs (`action_log_requests`)
     requests: int = 0  # the requests this run spent on them
 
@@ -85,11 +86,16 @@ class LogFigures:
         if self.gone:
             text += f", {self.gone:,} session{'s' if self.gone != 1 else ''} gone (HTTP 404)"
         if self.left:
-            runs = -(-self.left // max(1, self.budget))
-            text += (
-                f"; {self.left:,} sessions not yet read "
-                f"(about {runs:,} run{'s' if runs != 1 else ''} at {self.budget:,} a run)"
-            )
+            text += f"; {self.left:,} sessions not yet read "
+            spare = self.budget - self.running  # what the running sessions leave the backlog
+            if spare <= 0:
+                text += (
+                    f"(the {self.running:,} running sessions take the whole budget of "
+                    f"{self.budget:,} a run; raise action_log_requests)"
+                )
+            else:
+                runs = -(-self.left // spare)
+                text += f"(about {runs:,} run{'s' if runs != 1 else ''} at {self.budget:,} a run)"
         elif self.left == 0:
             text += "; no stored session is left unread"
         return text

@@ -179,7 +179,7 @@ def _load_locked(
     record.after = sessions_per_slug(pipeline)
     record.tables = table_counts(pipeline)
     if settings is not None and control.action_logs:
-        control.logs.left = logs_unread(pipeline, settings.slugs)
+        control.logs.left, control.logs.running = logs_unread(pipeline, settings.slugs)
 
 
 def resources_extracted(source: Any) -> set[str]:

@@ -103,7 +103,8 @@ class Chunk:
 
     def pages(self) -> Pages:
         if self.settings.session_ids:
-            yield from self.reread(self.settings.session_ids)
+            if not set(self.settings.session_ids) <= self.run.session_repairs.keys():
+                yield from self.reread(self.settings.session_ids)  # once, not in each chunk
             return ChunkEnd.DONE
         for slug in self.settings.slugs:
             cursor = self.run.cursor(slug, self.settings.status)
