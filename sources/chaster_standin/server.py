@@ -231,14 +231,7 @@ class StandIn:
             problems.append("extensionSlug must be a string")
         if status not in STATUSES:
             problems.append(f"status must be one of the following values: {', '.join(STATUSES)}")
-        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-            problems.append("limit must not be less than 1")
-        elif limit > cfg.page_cap:
-            if cfg.cap_mode == "reject":
-                problems.append(f"limit must not be greater than {cfg.page_cap}")
-            limit = cfg.page_cap
-        if last_id is not None and (not isinstance(last_id, str) or not _OBJECT_ID.match(last_id)):
-            problems.append("paginationLastId must be a mongodb id")
+        limit = self._paging(limit, cfg.page_cap, last_id, "paginationLastId", problems)
         if problems or not isinstance(slug, str):
             return _error(400, problems)
         if not self.population.has_slug(slug):
@@ -258,6 +251,21 @@ class StandIn:
             results[-1].pop("paginationId", None)
         return 201, {"count": count, "hasMore": has_more, "results": results}
 
+    def _paging(
+        self, limit: Any, cap: int, last_id: Any, last_name: str, problems: list[str]
+    ) -> Any:
+        """Check a search's `limit` and cursor as NestJS would (appending to `problems`); the
+        limit to serve: over `cap`, refused or clamped as `cap_mode` says."""
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            problems.append("limit must not be less than 1")
+        elif limit > cap:
+            if self.config.cap_mode == "reject":
+                problems.append(f"limit must not be greater than {cap}")
+            limit = cap
+        if last_id is not None and (not isinstance(last_id, str) or not _OBJECT_ID.match(last_id)):
+            problems.append(f"{last_name} must be a mongodb id")
+        return limit
+
     def _logs(self, session_id: str, body: Any, fault: Fault | None) -> tuple[int, dict[str, Any]]:
         """One page of a session's action log, validated as NestJS would validate the body."""
         cfg = self.config
@@ -270,14 +278,7 @@ class StandIn:
         only_extension = body.get("showOnlyExtensionActions", False)
         if role not in ROLES:
             problems.append(f"role must be one of the following values: {', '.join(ROLES)}")
-        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-            problems.append("limit must not be less than 1")
-        elif limit > cfg.log_page_cap:
-            if cfg.cap_mode == "reject":
-                problems.append(f"limit must not be greater than {cfg.log_page_cap}")
-            limit = cfg.log_page_cap
-        if last_id is not None and (not isinstance(last_id, str) or not _OBJECT_ID.match(last_id)):
-            problems.append("lastId must be a mongodb id")
+        limit = self._paging(limit, cfg.log_page_cap, last_id, "lastId", problems)
         if not isinstance(only_extension, bool):
             problems.append("showOnlyExtensionActions must be a boolean value")
         if problems:
