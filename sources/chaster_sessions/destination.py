@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import weakref
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 import dlt
 import duckdb
-from dlt.destinations.exceptions import DatabaseUndefinedRelation
+from dlt.destinations.exceptions import DatabaseException, DatabaseUndefinedRelation
 from dlt.destinations.sql_client import SqlClientBase
 
 from .analytics import DIALECTS, create_views
@@ -83,21 +83,84 @@ def preferred_file_format(pipeline: dlt.Pipeline) -> Any:
     return "parquet" if destination_kind(pipeline) in ("duckdb", "motherduck") else None
 
 
-_duckdb_paths: weakref.WeakKeyDictionary[dlt.Pipeline, Path | None] = weakref.WeakKeyDictionary()
+# What DuckDB may hold in memory during a run, per thread of its own (DuckDB asks for at least
+# 125 MB a thread), at least `DUCKDB_MEMORY_FLOOR_MB`: its default is 80% of the machine's
+# memory, and it keeps every block of the file it has read or written until it reaches that,
+# so a backfill's memory grew with the file. A chunk needs far less (`bench/memory.py`;
+# bench/RESULTS.md has the figures).
+DUCKDB_MEMORY_PER_THREAD_MB = 128
+DUCKDB_MEMORY_FLOOR_MB = 256
+
+
+def duckdb_memory_limit(threads: int) -> str:
+    """The memory limit the runner gives a DuckDB that runs `threads` threads."""
+    return f"{max(DUCKDB_MEMORY_FLOOR_MB, DUCKDB_MEMORY_PER_THREAD_MB * threads)}MB"
+
+
+def cap_memory(pipeline: dlt.Pipeline) -> Callable[[], None] | None:
+    """Hold DuckDB to `duckdb_memory_limit` for the run; return what puts the limit back.
+
+    The setting is the database's, so dlt's own connections to it share it. Blocks of the file
+    beyond it are dropped from memory and read again when needed, and a large query can spill
+    to DuckDB's temporary folder (`<file>.tmp`). Left alone: a limit the user named in the
+    DuckDB credentials' `global_config` (dlt has applied it), and a connection the user handed
+    to dlt, whose settings are theirs.
+    """
+    credentials = duckdb_credentials(pipeline)
+    if (
+        credentials is None
+        or credentials.external_conn() is not None
+        or "memory_limit" in (credentials.global_config or {})
+    ):
+        return None
+    with connection(pipeline) as client:
+        [(before, threads)] = query(
+            pipeline, "select current_setting('memory_limit'), current_setting('threads')"
+        )
+        client.execute_sql(f"SET GLOBAL memory_limit = '{duckdb_memory_limit(int(threads))}'")
+
+    def restore() -> None:  # as DuckDB reads it back, to its 0.1 of a unit
+        with connection(pipeline) as client:
+            client.execute_sql(f"SET GLOBAL memory_limit = '{before}'")
+
+    return restore
+
+
+def settle(pipeline: dlt.Pipeline) -> None:
+    """Between two chunks, write what the first committed into the DuckDB file, so its memory
+    goes.
+
+    dlt opens DuckDB with `checkpoint_threshold = 1gb`, and the runner holds the database open
+    for the whole run: a backfill's rows stayed in memory (`duckdb_memory()`'s
+    IN_MEMORY_TABLE) until the log reached 1 GB, 45 MB more after every chunk of 10,000
+    sessions (`bench/memory.py`). A checkpoint between chunks bounds that by the chunk (after
+    the last one, closing the database checkpoints anyway). The chunk is committed already:
+    a checkpoint that cannot run now (another transaction on the same database) leaves it to
+    the next one. Other destinations keep no data in this process.
+    """
+    if destination_kind(pipeline) != "duckdb":
+        return
+    with connection(pipeline) as client, suppress(DatabaseException):
+        client.execute_sql("CHECKPOINT")
+
+
+_duckdb_credentials: weakref.WeakKeyDictionary[dlt.Pipeline, Any] = weakref.WeakKeyDictionary()
+
+
+def duckdb_credentials(pipeline: dlt.Pipeline) -> Any:
+    """The DuckDB credentials a pipeline loads with, or None for other destinations (kept per
+    pipeline object: dlt resolves the destination's configuration to answer, about 40 ms)."""
+    if destination_kind(pipeline) != "duckdb":
+        return None
+    if pipeline not in _duckdb_credentials:
+        _duckdb_credentials[pipeline] = pipeline.destination_client().config.credentials
+    return _duckdb_credentials[pipeline]
 
 
 def duckdb_path(pipeline: dlt.Pipeline) -> Path | None:
-    """The DuckDB file a pipeline writes, or None for other destinations (kept per pipeline
-    object: dlt resolves the destination's configuration to answer, about 40 ms each time)."""
-    if destination_kind(pipeline) != "duckdb":
-        return None
-    if pipeline not in _duckdb_paths:
-        credentials: Any = pipeline.destination_client().config.credentials
-        database = getattr(credentials, "database", None)
-        _duckdb_paths[pipeline] = (
-            Path(database) if isinstance(database, str) and database != ":memory:" else None
-        )
-    return _duckdb_paths[pipeline]
+    """The DuckDB file a pipeline writes, or None for other destinations."""
+    database = getattr(duckdb_credentials(pipeline), "database", None)
+    return Path(database) if isinstance(database, str) and database != ":memory:" else None
 
 
 # -- the DuckDB file, before and after a run of the command -----------------------------------

@@ -30,6 +30,7 @@ from .chunking import Known, Observer, RunControl, run_with
 from .destination import (
     RemovalMarks,
     append_run,
+    cap_memory,
     connection,
     destination_kind,
     duckdb_path,
@@ -38,6 +39,7 @@ from .destination import (
     preferred_file_format,
     repair_duplicates,
     sessions_per_slug,
+    settle,
     table_counts,
     tables,
     update_views,
@@ -113,6 +115,9 @@ def load(
             # keeps the database open for dlt's own connections, which otherwise each open the
             # file again and checkpoint it on closing (a third of a steady-state run's time)
             held.enter_context(connection(result.pipeline))
+            restore = cap_memory(result.pipeline)  # memory bounded by the chunk, not the file
+            if restore is not None:
+                held.callback(restore)
             _load_locked(result, source, control, run_once, lock)
         except BaseException as exc:
             stop = interrupts.interruption(exc)
@@ -175,6 +180,8 @@ def _load_locked(
             )
             if not (only_the_leftover or sessions_pending or logs_pending):
                 break
+            with interrupts.committing():
+                settle(pipeline)  # memory bounded by the chunk, not by the file
     finish(pipeline, record)
     record.after = sessions_per_slug(pipeline)
     record.tables = table_counts(pipeline)
