@@ -120,7 +120,8 @@ def cap_memory(pipeline: dlt.Pipeline) -> Callable[[], None] | None:
         client.execute_sql(f"SET GLOBAL memory_limit = '{duckdb_memory_limit(int(threads))}'")
 
     def restore() -> None:  # as DuckDB reads it back, to its 0.1 of a unit
-        with connection(pipeline) as client:
+        # on a failed run's way out, a database that no longer answers keeps the run's error
+        with connection(pipeline) as client, suppress(DatabaseException):
             client.execute_sql(f"SET GLOBAL memory_limit = '{before}'")
 
     return restore
