@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import duckdb  # noqa: E402
 
-from bench.run import LOGS_ON, SLUG, TOKEN, StandInProcess, run_tool  # noqa: E402
+from bench.run import LOGS_ON, SLUG, STATE_SQL, TOKEN, StandInProcess, run_tool  # noqa: E402
 
 
 def rss_mb() -> tuple[int, int]:
@@ -127,9 +127,7 @@ def child(url: str, folder: Path, python: bool, logs: bool) -> None:
     done: dict[str, Any] = {"done": True, "peak_mb": rss_mb()[1]}
     done["file_mb"] = (folder / "out.duckdb").stat().st_size // 2**20
     with duckdb.connect(str(folder / "out.duckdb"), read_only=True) as con:
-        done["state_rows"], done["state_bytes"] = con.execute(
-            "select count(*), max(octet_length(state::blob)) from chaster._dlt_pipeline_state"
-        ).fetchall()[0]
+        done["state_rows"], done["state_bytes"] = con.execute(STATE_SQL).fetchall()[0]
         done["sessions"] = con.execute("select count(*) from chaster.sessions").fetchall()[0][0]
         if logs:
             done["entries"] = con.execute("select count(*) from chaster.action_logs").fetchall()[0][

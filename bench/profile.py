@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -21,13 +20,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.memory import rss_mb  # noqa: E402
 from bench.run import SLUG, TOKEN, StandInProcess, run_tool  # noqa: E402
 
 
 def _memory() -> str:
-    status = Path("/proc/self/status").read_text()
-    now = int(status.split("VmRSS:")[1].split()[0]) // 1024
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    now, peak = rss_mb()
     return f"RSS {now} MB, peak {peak} MB"
 
 

@@ -48,6 +48,8 @@ LOGS_ON = {
     # high enough that one run reads every session's log
     "SOURCES__CHASTER__ACTION_LOG_REQUESTS": "1000000",
 }
+# the state's rows (one per committed chunk) and the largest of them, in bytes
+STATE_SQL = "select count(*), max(octet_length(state::blob)) from chaster._dlt_pipeline_state"
 COUNT_SQL = {
     "pipeline": "select count(*) from chaster.sessions",
     "rest_api": "select count(*) from chaster.sessions",
@@ -173,9 +175,7 @@ def run_tool(
     with duckdb.connect(str(folder / "out.duckdb"), read_only=True) as con:
         rows = con.execute(COUNT_SQL[tool]).fetchall()[0][0]
         if tool == "pipeline":
-            state_rows, state_max = con.execute(
-                "select count(*), max(octet_length(state::blob)) from chaster._dlt_pipeline_state"
-            ).fetchall()[0]
+            state_rows, state_max = con.execute(STATE_SQL).fetchall()[0]
         if full_env.get("SOURCES__CHASTER__ACTION_LOGS") == "true":
             log_rows, distinct = con.execute(
                 "select count(*), count(distinct log_id) from chaster.action_logs"
