@@ -26,7 +26,7 @@ for _signum in (signal.SIGINT, signal.SIGTERM):
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sources"))
 
-from chaster_sessions.cli import main  # noqa: E402
+from chaster_sessions.cli import script  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    script()
