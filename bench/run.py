@@ -100,6 +100,8 @@ class Run:
     state_max_bytes: int = 0  # the largest of them
     log_requests: int = 0  # of `requests`, those for action logs
     log_rows: int = 0  # rows of action_logs, when the run loaded logs
+    before_first: float = 0.0  # seconds from the tool's start to its first request
+    after_last: float = 0.0  # seconds from its last request to its exit
 
 
 def _tree_rss_kb(pid: int) -> int:
@@ -144,6 +146,7 @@ def run_tool(
     standin.admin("reset-log")
     peak = 0
     started = time.perf_counter()
+    started_at = time.monotonic()  # the stand-in's clock for its requests
     process = subprocess.Popen(
         [sys.executable, *TOOLS[tool]],
         cwd=folder,
@@ -165,6 +168,7 @@ def run_tool(
     sampler.start()
     _, err = process.communicate()
     seconds = time.perf_counter() - started
+    ended_at = time.monotonic()
     done.set()
     sampler.join()
     if process.returncode != 0:
@@ -195,6 +199,8 @@ def run_tool(
         state_max or 0,
         stats["by_endpoint"].get("logs", 0),
         log_rows,
+        (stats["first_at"] - started_at) if stats["requests"] else 0.0,
+        (ended_at - stats["last_at"]) if stats["requests"] else 0.0,
     )
 
 
@@ -268,7 +274,8 @@ def utilisation(sessions: int, work: Path, per_minute: int, logs: bool = False) 
         f"  {per_minute}/min, {sessions:,} sessions: {run.requests} requests{of_logs}, "
         f"{run.rate_limited} x 429; the budget needs {needed:.1f} s, the run took "
         f"{run.seconds:.1f} s: busy {needed / run.seconds:.1%} of the wall time "
-        f"({needed / run.request_span:.1%} from first to last request)"
+        f"({needed / run.request_span:.1%} from first to last request); "
+        f"{run.before_first:.2f} s before the first request, {run.after_last:.2f} s after the last"
     )
 
 
