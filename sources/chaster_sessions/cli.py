@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import os
+import signal
 import sys
 import textwrap
 import time
@@ -386,9 +387,12 @@ def script() -> NoReturn:
     By then the run's database is closed and its files are written. Python's own teardown of
     the modules dlt imports took another 0.5 s (bench/RESULTS.md), after the last request of a
     run a scheduler waits on. The exit handlers (dlt's, logging's, temporary folders') still
-    run, and the output is flushed; only that teardown is skipped.
+    run, and the output is flushed; only that teardown is skipped. A signal in those last
+    milliseconds changes nothing: the run has ended, and its exit code stands.
     """
     code = main()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
     atexit._run_exitfuncs()  # what a normal exit runs first
     sys.stdout.flush()
     sys.stderr.flush()
