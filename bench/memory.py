@@ -5,8 +5,9 @@
 
 For each size it starts the stand-in (bodies cached, warmed up), then runs the pipeline in a
 child process the way the command does (`runner.load`, default chunks of 100 pages), and after
-every committed chunk prints one line: the chunk's seconds, the process's RSS now and at its
-peak, what DuckDB holds (`duckdb_memory()` on the run's own connection, right after dlt's
+every committed chunk prints one line: the chunk's seconds, dlt's part of them by step
+(extract, normalize, load, from the pipeline's trace) and the runner's checkpoint before the
+chunk (`destination.settle`, timed), the process's RSS now and at its peak, what DuckDB holds (`duckdb_memory()` on the run's own connection, right after dlt's
 commit and before the runner's checkpoint) and its `memory_limit`, and with `--python` the
 Python heap as `tracemalloc` sees it (slower: use it for where, not for how fast). `--logs`
 loads every action log too. What grows with the chunk number grows with the dataset; what
@@ -92,11 +93,12 @@ def child(url: str, folder: Path, python: bool, logs: bool) -> None:
         dataset_name="chaster",
     )
     chunk = 0
+    checkpoint = 0.0
     first: Any = None
     started = time.perf_counter()
 
     def measured(pipe: dlt.Pipeline, source: Any, file_format: Any) -> object:
-        nonlocal chunk, first, started
+        nonlocal chunk, first, started, checkpoint
         run_started = time.perf_counter()
         info = pipe.run(source, loader_file_format=file_format)
         chunk += 1
@@ -104,6 +106,13 @@ def child(url: str, folder: Path, python: bool, logs: bool) -> None:
         line: dict[str, Any] = {"chunk": chunk, "seconds": round(now - started, 2)}
         # the rest of the chunk's seconds: the runner's checkpoint and reads between chunks
         line["run_seconds"] = round(now - run_started, 2)
+        line["checkpoint_seconds"] = round(checkpoint, 2)  # the one before this chunk
+        trace = pipe.last_trace
+        line["steps"] = {
+            step.step: round((step.finished_at - step.started_at).total_seconds(), 2)
+            for step in (trace.steps if trace is not None else [])
+            if step.step in ("extract", "normalize", "load") and step.finished_at
+        }
         line["rss_mb"], line["peak_mb"] = rss_mb()
         line.update(duckdb_figures(pipe))
         if python:
@@ -123,6 +132,17 @@ def child(url: str, folder: Path, python: bool, logs: bool) -> None:
         started = time.perf_counter()
         return info
 
+    import chaster_sessions.runner as runner
+
+    settle = runner.settle
+
+    def timed_settle(pipe: dlt.Pipeline) -> None:  # the checkpoint between chunks, timed
+        nonlocal checkpoint
+        begun = time.perf_counter()
+        settle(pipe)
+        checkpoint = time.perf_counter() - begun
+
+    runner.settle = timed_settle
     load(pipeline, chaster_source(), run_once=measured)
     done: dict[str, Any] = {"done": True, "peak_mb": rss_mb()[1]}
     done["file_mb"] = (folder / "out.duckdb").stat().st_size // 2**20
@@ -171,10 +191,12 @@ def measure(sessions: int, work: Path, python: bool, logs: bool) -> None:
                     if "py_mb" in line
                     else ""
                 )
+                steps = " ".join(f"{step} {sec:.2f}" for step, sec in line["steps"].items())
                 tags = ", ".join(f"{tag} {mb}" for tag, mb in line["by_tag"].items() if mb)
                 print(
                     f"  chunk {line['chunk']:3d} {line['seconds']:6.2f} s"
-                    f" (dlt {line['run_seconds']:6.2f} s)"
+                    f" (dlt {line['run_seconds']:6.2f} s: {steps};"
+                    f" checkpoint before {line['checkpoint_seconds']:.2f} s)"
                     f"  RSS {line['rss_mb']:5d} MB (peak {line['peak_mb']:5d})"
                     f"  DuckDB {line['duckdb_mb']:4d} MB ({tags}; limit {line['limit']}, "
                     f"spilled {line['spilled_mb']} MB){python_part}",
