@@ -7,11 +7,12 @@ For each size it starts the stand-in (bodies cached, warmed up), then runs the p
 child process the way the command does (`runner.load`, default chunks of 100 pages), and after
 every committed chunk prints one line: the chunk's seconds, dlt's part of them by step
 (extract, normalize, load, from the pipeline's trace) and the runner's checkpoint before the
-chunk (`destination.settle`, timed), the process's RSS now and at its peak, what DuckDB holds (`duckdb_memory()` on the run's own connection, right after dlt's
-commit and before the runner's checkpoint) and its `memory_limit`, and with `--python` the
-Python heap as `tracemalloc` sees it (slower: use it for where, not for how fast). `--logs`
-loads every action log too. What grows with the chunk number grows with the dataset; what
-stays level is bounded by the chunk. It ends with the run's wall time, peak RSS, the DuckDB
+chunk (`destination.settle`, timed), the process's RSS now and at its peak, what DuckDB holds
+(`duckdb_memory()` on the run's own connection, right after dlt's commit and before the
+runner's checkpoint) and its `memory_limit`, and with `--python` the Python heap as
+`tracemalloc` sees it (slower: use it for where, not for how fast). `--logs` loads every
+action log too. What grows with the chunk number grows with the dataset; what stays level is
+bounded by the chunk. It ends with the run's wall time, peak RSS, the DuckDB
 file's size and the state's rows and largest row.
 """
 
@@ -134,6 +135,7 @@ def child(url: str, folder: Path, python: bool, logs: bool) -> None:
 
     import chaster_sessions.runner as runner
 
+    # the runner calls `settle` by its module-level name: timed here, for this child only
     settle = runner.settle
 
     def timed_settle(pipe: dlt.Pipeline) -> None:  # the checkpoint between chunks, timed
