@@ -12,8 +12,8 @@ chunk (`destination.settle`, timed), the process's RSS now and at its peak, what
 runner's checkpoint) and its `memory_limit`, and with `--python` the Python heap as
 `tracemalloc` sees it (slower: use it for where, not for how fast). `--logs` loads every
 action log too. What grows with the chunk number grows with the dataset; what stays level is
-bounded by the chunk. It ends with the run's wall time, peak RSS, the DuckDB
-file's size and the state's rows and largest row.
+bounded by the chunk. It ends with the run's wall time, peak RSS, the DuckDB file's size and
+the state's rows and largest row.
 """
 
 from __future__ import annotations
